@@ -1,0 +1,91 @@
+//! The `hwsigner` command line. Each subcommand lives in its own module; this
+//! one holds what they share: exit codes, durations, zone loading, output.
+
+pub mod keys;
+pub mod output;
+pub mod sign;
+pub mod verify;
+
+use std::path::Path;
+
+/// Exit statuses, documented in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success.
+    Ok = 0,
+    /// Unexpected internal error.
+    Internal = 1,
+    /// Bad command-line usage (clap's own status).
+    Usage = 2,
+    /// The zone input is malformed or fails the zone checks.
+    Zone = 3,
+    /// A key is missing, unreadable or does not match.
+    Key = 4,
+    /// Signing failed (a signature did not verify, a device failed).
+    Sign = 5,
+    /// The output could not be written.
+    Output = 6,
+    /// `verify`: a signature is invalid or missing.
+    BadSignatures = 10,
+    /// `verify`: the NSEC/NSEC3 chain is incomplete or wrong.
+    BadChain = 11,
+    /// `verify`: signatures expire within the window.
+    Expiring = 12,
+}
+
+/// An error on its way to the operator: message and exit status.
+#[derive(Debug)]
+pub struct CliError {
+    /// The exit status.
+    pub exit: Exit,
+    /// The message (already names the file, line, zone or key).
+    pub message: String,
+}
+
+impl CliError {
+    /// A new error.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        CliError { exit, message: message.into() }
+    }
+}
+
+impl From<hwsigner::zone::ZoneError> for CliError {
+    fn from(e: hwsigner::zone::ZoneError) -> Self {
+        CliError::new(Exit::Zone, e.to_string())
+    }
+}
+
+impl From<hwsigner::keys::KeyError> for CliError {
+    fn from(e: hwsigner::keys::KeyError) -> Self {
+        CliError::new(Exit::Key, e.to_string())
+    }
+}
+
+/// Parses a duration: seconds or `1w2d3h4m5s`.
+pub fn parse_duration(s: &str) -> Result<u32, String> {
+    hwsigner::dns::text::parse_period(s.as_bytes()).ok_or_else(|| format!("'{s}' is not a duration (e.g. 3600, 12h, 14d)"))
+}
+
+/// Parses a point in time: `YYYYMMDDHHmmSS` or seconds since the epoch.
+pub fn parse_time(s: &str) -> Result<u64, String> {
+    hwsigner::dns::text::parse_time(s.as_bytes()).map(u64::from).ok_or_else(|| format!("'{s}' is not a time (YYYYMMDDHHmmSS or seconds since 1970)"))
+}
+
+/// Seconds since the epoch now.
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Zone name in wire form from the command line.
+pub fn zone_wire(zone: &str) -> Result<Vec<u8>, CliError> {
+    let text = if zone.ends_with('.') { zone.to_owned() } else { format!("{zone}.") };
+    hwsigner::dns::name::parse_name(text.as_bytes(), None).map_err(|e| CliError::new(Exit::Usage, format!("bad zone name '{zone}': {e}")))
+}
+
+/// Reads and checks a zone file.
+pub fn load_zone(path: &Path, zone: &str, opts: &hwsigner::zone::BuildOptions) -> Result<hwsigner::zone::Built, CliError> {
+    let wire = zone_wire(zone)?;
+    let read = hwsigner::zone::reader::read_file(path, &wire)?;
+    let key = hwsigner::dns::name::key_from_wire(&wire);
+    Ok(hwsigner::zone::build(read, &key, opts)?)
+}

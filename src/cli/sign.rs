@@ -1,0 +1,231 @@
+//! `hwsigner sign`: zone file in, signed zone file out, a clear exit status.
+
+use super::output::{print_json, write_atomic, Bar};
+use super::{load_zone, parse_duration, parse_time, zone_wire, CliError, Exit};
+use clap::Args;
+use hwsigner::crypto::dnskey::DigestType;
+use hwsigner::dnssec::nsec3::Nsec3Params;
+use hwsigner::dnssec::{sign_zone, Denial, Policy, SerialPolicy};
+use hwsigner::keys::algorithm::Algorithm;
+use hwsigner::keys::software::SoftwareStore;
+use hwsigner::keys::{Role, SigningKey};
+use hwsigner::zone::BuildOptions;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Options of `hwsigner sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Unsigned zone file (RFC 1035 master file). A signed zone is re-signed cleanly.
+    pub input: PathBuf,
+    /// Zone name (origin), e.g. example.com.
+    #[arg(short, long)]
+    pub zone: String,
+    /// Where to write the signed zone (atomically); `-` for standard output.
+    #[arg(short, long, default_value = "-")]
+    pub output: PathBuf,
+    /// Software key directory (BIND K*.key/K*.private files).
+    #[arg(short = 'K', long, env = "HWSIGNER_KEYS", default_value = "keys")]
+    pub keys: PathBuf,
+    /// Use only these keys (id or key tag); default: every key of the zone in the store.
+    #[arg(long = "key")]
+    pub key_ids: Vec<String>,
+    /// If the store has no key for the zone, generate a CSK with this algorithm (e.g. 13, ed25519, 8).
+    #[arg(long, value_name = "ALGORITHM")]
+    pub create_keys: Option<String>,
+    /// Use NSEC3 instead of NSEC (RFC 5155; RFC 9276 defaults: no extra iterations, no salt).
+    #[arg(long)]
+    pub nsec3: bool,
+    /// NSEC3 opt-out: insecure delegations get no NSEC3 record (implies --nsec3).
+    #[arg(long)]
+    pub opt_out: bool,
+    /// NSEC3 additional iterations (RFC 9276 recommends 0).
+    #[arg(long, default_value_t = 0)]
+    pub iterations: u16,
+    /// NSEC3 salt in hex, or `-` for none (RFC 9276 recommends none).
+    #[arg(long, default_value = "-")]
+    pub salt: String,
+    /// Signature validity from now (e.g. 14d).
+    #[arg(long, default_value = "14d", value_parser = parse_duration)]
+    pub validity: u32,
+    /// Inception set this far in the past, for validators whose clocks lag.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub inception_offset: u32,
+    /// Up to this much is taken off each expiration, so re-signing spreads out.
+    #[arg(long, default_value = "12h", value_parser = parse_duration)]
+    pub jitter: u32,
+    /// SOA serial: keep, increment, unixtime or date (YYYYMMDDnn).
+    #[arg(long, default_value = "keep", value_parser = |s: &str| SerialPolicy::parse(s).ok_or("one of keep, increment, unixtime, date"))]
+    pub serial: SerialPolicy,
+    /// Sign as if the time were this (YYYYMMDDHHmmSS or epoch seconds): reproducible output.
+    #[arg(long, value_parser = parse_time)]
+    pub now: Option<u64>,
+    /// TTL of the DNSKEY RRset when the zone has none.
+    #[arg(long, default_value = "3600", value_parser = parse_duration)]
+    pub dnskey_ttl: u32,
+    /// Let the ZSKs sign the DNSKEY RRset too.
+    #[arg(long)]
+    pub zsk_signs_dnskey: bool,
+    /// Publish CDS for the KSKs with these digests (sha256, sha384), RFC 7344.
+    #[arg(long, value_delimiter = ',', value_parser = |s: &str| DigestType::parse(s).ok_or("sha256 or sha384"))]
+    pub cds: Vec<DigestType>,
+    /// Publish CDNSKEY for the KSKs (RFC 7344).
+    #[arg(long)]
+    pub cdnskey: bool,
+    /// Add a ZONEMD record (RFC 8976, SIMPLE, SHA-384).
+    #[arg(long)]
+    pub zonemd: bool,
+    /// Do not verify software-key signatures on the host (device signatures are always verified).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Keep data below a DNAME (warn, leave unsigned) instead of refusing the zone.
+    #[arg(long)]
+    pub allow_occluded: bool,
+    /// Print a JSON summary on standard output (needs --output to a file).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar, no summary line.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Summary printed with `--json`.
+#[derive(serde::Serialize)]
+struct Summary<'a> {
+    zone: &'a str,
+    output: String,
+    records: usize,
+    rrsets_signed: usize,
+    signatures_made: usize,
+    signatures_reused: usize,
+    denial: &'static str,
+    denial_records: usize,
+    serial: u32,
+    warnings: Vec<hwsigner::zone::Warning>,
+    keys: Vec<hwsigner::dnssec::signer::KeyStats>,
+    seconds_read: f64,
+    seconds_sign: f64,
+    seconds_write: f64,
+    seconds_total: f64,
+}
+
+/// Runs `hwsigner sign`.
+pub fn run(a: SignArgs) -> Result<(), CliError> {
+    let t0 = Instant::now();
+    let to_stdout = a.output.as_os_str() == "-";
+    if a.json && to_stdout {
+        return Err(CliError::new(Exit::Usage, "--json prints the summary on standard output; write the zone with --output FILE"));
+    }
+    let built = load_zone(&a.input, &a.zone, &BuildOptions { allow_occluded: a.allow_occluded, keep_dnssec: false })?;
+    for w in &built.warnings {
+        tracing::warn!(at = %w.at, "{}", w.message);
+    }
+    let mut zone = built.zone;
+    let t_read = t0.elapsed().as_secs_f64();
+
+    let store = SoftwareStore::new(&a.keys);
+    let mut keys = store.open_zone(&a.zone)?;
+    if keys.is_empty() {
+        if let Some(alg) = &a.create_keys {
+            let alg = Algorithm::parse(alg).ok_or_else(|| CliError::new(Exit::Usage, format!("unknown algorithm '{alg}'")))?;
+            let info = store.generate(&zone_wire(&a.zone)?, alg, Role::Csk, 2048)?;
+            tracing::info!(key = %info.id, key_tag = info.key_tag, "generated a CSK in {}", a.keys.display());
+            keys = store.open_zone(&a.zone)?;
+        }
+    }
+    if !a.key_ids.is_empty() {
+        keys.retain(|k| a.key_ids.iter().any(|id| *id == k.info().id || *id == k.info().key_tag.to_string()));
+    }
+    if keys.is_empty() {
+        let have = store.list(None)?;
+        let listing: Vec<String> = have.iter().map(|k| format!("{} ({})", k.id, k.zone)).collect();
+        return Err(CliError::new(
+            Exit::Key,
+            format!(
+                "no keys for zone {} in {}{}; create them with `hwsigner keys generate --zone {}` or pass --create-keys ALGORITHM",
+                a.zone,
+                a.keys.display(),
+                if listing.is_empty() { String::new() } else { format!(" (present: {})", listing.join(", ")) },
+                a.zone
+            ),
+        ));
+    }
+    let key_refs: Vec<&dyn SigningKey> = keys.iter().map(|k| k as &dyn SigningKey).collect();
+
+    let mut policy = Policy::new(a.now.unwrap_or_else(super::now));
+    if a.nsec3 || a.opt_out {
+        let salt = if a.salt == "-" {
+            Vec::new()
+        } else {
+            data_encoding::HEXLOWER_PERMISSIVE.decode(a.salt.as_bytes()).map_err(|_| CliError::new(Exit::Usage, format!("salt '{}' is not hex", a.salt)))?
+        };
+        policy.denial = Denial::Nsec3(Nsec3Params { iterations: a.iterations, salt, opt_out: a.opt_out });
+    }
+    policy.validity = a.validity;
+    policy.inception_offset = a.inception_offset;
+    policy.jitter = a.jitter.min(a.validity / 2);
+    policy.refresh = (a.validity / 3).min(policy.refresh);
+    policy.serial = a.serial;
+    policy.dnskey_ttl = a.dnskey_ttl;
+    policy.zsk_signs_dnskey = a.zsk_signs_dnskey;
+    policy.cds = a.cds.clone();
+    policy.cdnskey = a.cdnskey;
+    policy.zonemd = a.zonemd;
+    policy.verify = !a.no_verify;
+
+    let bar = Bar::new(!a.quiet && !a.json);
+    let t1 = Instant::now();
+    let stats = sign_zone(&mut zone, &key_refs, &policy, &bar).map_err(|e| CliError::new(Exit::Sign, format!("zone {}: {e}", a.zone)))?;
+    bar.finish();
+    let t_sign = t1.elapsed().as_secs_f64();
+
+    let t2 = Instant::now();
+    if to_stdout {
+        let stdout = std::io::stdout();
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        hwsigner::zone::writer::write_zone(&zone, &mut w)
+            .and_then(|()| std::io::Write::flush(&mut w))
+            .map_err(|e| CliError::new(Exit::Output, format!("standard output: {e}")))?;
+    } else {
+        write_atomic(&a.output, |w| hwsigner::zone::writer::write_zone(&zone, w))?;
+    }
+    let t_write = t2.elapsed().as_secs_f64();
+    let denial = if matches!(policy.denial, Denial::Nsec) { "nsec" } else { "nsec3" };
+    if a.json {
+        print_json(&Summary {
+            zone: &a.zone,
+            output: a.output.display().to_string(),
+            records: stats.records,
+            rrsets_signed: stats.rrsets_signed,
+            signatures_made: stats.signatures_made,
+            signatures_reused: stats.signatures_reused,
+            denial,
+            denial_records: stats.denial_records,
+            serial: stats.serial,
+            warnings: built.warnings,
+            keys: stats.keys,
+            seconds_read: t_read,
+            seconds_sign: t_sign,
+            seconds_write: t_write,
+            seconds_total: t0.elapsed().as_secs_f64(),
+        })?;
+    } else if !a.quiet {
+        let rate = stats.signatures_made as f64 / t_sign.max(1e-9);
+        eprintln!(
+            "signed {}: {} records, {} RRsets signed, {} signatures ({:.0}/s), {} {} records, serial {}, {:.2}s",
+            a.zone,
+            stats.records,
+            stats.rrsets_signed,
+            stats.signatures_made,
+            rate,
+            stats.denial_records,
+            denial.to_uppercase(),
+            stats.serial,
+            t0.elapsed().as_secs_f64()
+        );
+        for k in &stats.keys {
+            eprintln!("  key {} (tag {}, algorithm {}): {} signatures in {:.2}s", k.key, k.key_tag, k.algorithm, k.signatures, k.sign_seconds);
+        }
+    }
+    Ok(())
+}

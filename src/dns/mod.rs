@@ -1,0 +1,8 @@
+//! DNS data in presentation and wire form: names, record types, RDATA, bitmaps.
+//! Nothing here knows about zones, signing or hardware.
+
+pub mod bitmap;
+pub mod name;
+pub mod rdata;
+pub mod rtype;
+pub mod text;

@@ -1,0 +1,52 @@
+//! `hwsigner`: DNSSEC signing with keys that stay in hardware.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use cli::{CliError, Exit};
+
+/// DNSSEC zone signer whose private keys stay in hardware (SmartCard-HSM,
+/// PKCS#11 HSMs, TPM 2.0) or, by default, in a local software key store.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None, after_help = "Exit status: 0 ok, 2 usage, 3 bad zone input, 4 key problem, 5 signing failed, 6 output not written; verify: 10 bad signatures, 11 broken chain, 12 signatures expiring within the window.")]
+struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sign a zone file: zone file in, signed zone file out (written atomically; nothing on failure).
+    Sign(Box<cli::sign::SignArgs>),
+    /// Manage keys in the software key store.
+    #[command(subcommand)]
+    Keys(cli::keys::KeysCommand),
+    /// Check a signed zone: signatures, NSEC/NSEC3 chain, expiry window.
+    Verify(cli::verify::VerifyArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let result: Result<(), CliError> = match cli.command {
+        Command::Sign(a) => cli::sign::run(*a),
+        Command::Keys(c) => cli::keys::run(c),
+        Command::Verify(a) => cli::verify::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("hwsigner: {}", e.message);
+        std::process::exit(e.exit as i32);
+    }
+    let _ = Exit::Ok;
+}

@@ -1,0 +1,13 @@
+//! Zones: reading master files, checking and holding zone data, writing it out.
+//! Nothing here knows about keys or hardware.
+
+pub mod build;
+pub mod error;
+pub mod lexer;
+pub mod model;
+pub mod reader;
+pub mod writer;
+
+pub use build::{build, BuildOptions, Built};
+pub use error::{Problem, Warning, ZoneError};
+pub use model::{Node, NodeKind, Rrset, Zone};
