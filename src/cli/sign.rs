@@ -1,11 +1,11 @@
 //! `hwsigner sign`: zone file in, signed zone file out, a clear exit status.
 
-use super::output::{print_json, write_atomic, Bar};
-use super::{load_zone, parse_duration, parse_time, zone_wire, CliError, Exit};
+use super::output::{Bar, print_json, write_atomic};
+use super::{CliError, Exit, load_zone, parse_duration, parse_time, zone_wire};
 use clap::Args;
 use hwsigner::crypto::dnskey::DigestType;
 use hwsigner::dnssec::nsec3::Nsec3Params;
-use hwsigner::dnssec::{sign_zone, Denial, Policy, SerialPolicy};
+use hwsigner::dnssec::{Denial, Policy, SerialPolicy, sign_zone};
 use hwsigner::keys::algorithm::Algorithm;
 use hwsigner::keys::software::SoftwareStore;
 use hwsigner::keys::{Role, SigningKey};
@@ -30,7 +30,7 @@ pub struct SignArgs {
     /// Use only these keys (id or key tag); default: every key of the zone in the store.
     #[arg(long = "key")]
     pub key_ids: Vec<String>,
-    /// If the store has no key for the zone, generate a CSK with this algorithm (e.g. 13, ed25519, 8).
+    /// If the store has no key for the zone, generate a KSK and a ZSK with this algorithm (e.g. 13, ed25519, 8).
     #[arg(long, value_name = "ALGORITHM")]
     pub create_keys: Option<String>,
     /// Use NSEC3 instead of NSEC (RFC 5155; RFC 9276 defaults: no extra iterations, no salt).
@@ -114,9 +114,19 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
     let t0 = Instant::now();
     let to_stdout = a.output.as_os_str() == "-";
     if a.json && to_stdout {
-        return Err(CliError::new(Exit::Usage, "--json prints the summary on standard output; write the zone with --output FILE"));
+        return Err(CliError::new(
+            Exit::Usage,
+            "--json prints the summary on standard output; write the zone with --output FILE",
+        ));
     }
-    let built = load_zone(&a.input, &a.zone, &BuildOptions { allow_occluded: a.allow_occluded, keep_dnssec: false })?;
+    let built = load_zone(
+        &a.input,
+        &a.zone,
+        &BuildOptions {
+            allow_occluded: a.allow_occluded,
+            keep_dnssec: false,
+        },
+    )?;
     for w in &built.warnings {
         tracing::warn!(at = %w.at, "{}", w.message);
     }
@@ -127,25 +137,40 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
     let mut keys = store.open_zone(&a.zone)?;
     if keys.is_empty() {
         if let Some(alg) = &a.create_keys {
-            let alg = Algorithm::parse(alg).ok_or_else(|| CliError::new(Exit::Usage, format!("unknown algorithm '{alg}'")))?;
-            let info = store.generate(&zone_wire(&a.zone)?, alg, Role::Csk, 2048)?;
-            tracing::info!(key = %info.id, key_tag = info.key_tag, "generated a CSK in {}", a.keys.display());
+            let alg = Algorithm::parse(alg)
+                .ok_or_else(|| CliError::new(Exit::Usage, format!("unknown algorithm '{alg}'")))?;
+            let wire = zone_wire(&a.zone)?;
+            for role in [Role::Ksk, Role::Zsk] {
+                let info = store.generate(&wire, alg, role, 2048)?;
+                tracing::info!(key = %info.id, key_tag = info.key_tag, "generated a {} in {}", role.as_str(), a.keys.display());
+            }
             keys = store.open_zone(&a.zone)?;
         }
     }
     if !a.key_ids.is_empty() {
-        keys.retain(|k| a.key_ids.iter().any(|id| *id == k.info().id || *id == k.info().key_tag.to_string()));
+        keys.retain(|k| {
+            a.key_ids
+                .iter()
+                .any(|id| *id == k.info().id || *id == k.info().key_tag.to_string())
+        });
     }
     if keys.is_empty() {
         let have = store.list(None)?;
-        let listing: Vec<String> = have.iter().map(|k| format!("{} ({})", k.id, k.zone)).collect();
+        let listing: Vec<String> = have
+            .iter()
+            .map(|k| format!("{} ({})", k.id, k.zone))
+            .collect();
         return Err(CliError::new(
             Exit::Key,
             format!(
                 "no keys for zone {} in {}{}; create them with `hwsigner keys generate --zone {}` or pass --create-keys ALGORITHM",
                 a.zone,
                 a.keys.display(),
-                if listing.is_empty() { String::new() } else { format!(" (present: {})", listing.join(", ")) },
+                if listing.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (present: {})", listing.join(", "))
+                },
                 a.zone
             ),
         ));
@@ -157,9 +182,15 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
         let salt = if a.salt == "-" {
             Vec::new()
         } else {
-            data_encoding::HEXLOWER_PERMISSIVE.decode(a.salt.as_bytes()).map_err(|_| CliError::new(Exit::Usage, format!("salt '{}' is not hex", a.salt)))?
+            data_encoding::HEXLOWER_PERMISSIVE
+                .decode(a.salt.as_bytes())
+                .map_err(|_| CliError::new(Exit::Usage, format!("salt '{}' is not hex", a.salt)))?
         };
-        policy.denial = Denial::Nsec3(Nsec3Params { iterations: a.iterations, salt, opt_out: a.opt_out });
+        policy.denial = Denial::Nsec3(Nsec3Params {
+            iterations: a.iterations,
+            salt,
+            opt_out: a.opt_out,
+        });
     }
     policy.validity = a.validity;
     policy.inception_offset = a.inception_offset;
@@ -175,7 +206,8 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
 
     let bar = Bar::new(!a.quiet && !a.json);
     let t1 = Instant::now();
-    let stats = sign_zone(&mut zone, &key_refs, &policy, &bar).map_err(|e| CliError::new(Exit::Sign, format!("zone {}: {e}", a.zone)))?;
+    let stats = sign_zone(&mut zone, &key_refs, &policy, &bar)
+        .map_err(|e| CliError::new(Exit::Sign, format!("zone {}: {e}", a.zone)))?;
     bar.finish();
     let t_sign = t1.elapsed().as_secs_f64();
 
@@ -190,7 +222,11 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
         write_atomic(&a.output, |w| hwsigner::zone::writer::write_zone(&zone, w))?;
     }
     let t_write = t2.elapsed().as_secs_f64();
-    let denial = if matches!(policy.denial, Denial::Nsec) { "nsec" } else { "nsec3" };
+    let denial = if matches!(policy.denial, Denial::Nsec) {
+        "nsec"
+    } else {
+        "nsec3"
+    };
     if a.json {
         print_json(&Summary {
             zone: &a.zone,
@@ -224,7 +260,10 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
             t0.elapsed().as_secs_f64()
         );
         for k in &stats.keys {
-            eprintln!("  key {} (tag {}, algorithm {}): {} signatures in {:.2}s", k.key, k.key_tag, k.algorithm, k.signatures, k.sign_seconds);
+            eprintln!(
+                "  key {} (tag {}, algorithm {}): {} signatures in {:.2}s",
+                k.key, k.key_tag, k.algorithm, k.signatures, k.sign_seconds
+            );
         }
     }
     Ok(())

@@ -5,4 +5,5 @@ pub mod bitmap;
 pub mod name;
 pub mod rdata;
 pub mod rtype;
+pub mod svcb;
 pub mod text;

@@ -8,8 +8,8 @@
 //! section 5.11), which makes algorithm rollovers safe.
 
 use crate::dns::rtype::code;
-use crate::keys::algorithm::Algorithm;
 use crate::keys::SigningKey;
+use crate::keys::algorithm::Algorithm;
 
 /// Indices into the key list for each kind of RRset.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,10 +28,24 @@ impl KeyRoles {
         algs.sort();
         algs.dedup();
         for alg in algs {
-            let of_alg: Vec<usize> = (0..keys.len()).filter(|&i| keys[i].info().algorithm == alg).collect();
-            let ksk: Vec<usize> = of_alg.iter().copied().filter(|&i| keys[i].info().role.signs_keys()).collect();
-            let zsk: Vec<usize> = of_alg.iter().copied().filter(|&i| keys[i].info().role.signs_zone()).collect();
-            let zone = if zsk.is_empty() { ksk.clone() } else { zsk.clone() };
+            let of_alg: Vec<usize> = (0..keys.len())
+                .filter(|&i| keys[i].info().algorithm == alg)
+                .collect();
+            let ksk: Vec<usize> = of_alg
+                .iter()
+                .copied()
+                .filter(|&i| keys[i].info().role.signs_keys())
+                .collect();
+            let zsk: Vec<usize> = of_alg
+                .iter()
+                .copied()
+                .filter(|&i| keys[i].info().role.signs_zone())
+                .collect();
+            let zone = if zsk.is_empty() {
+                ksk.clone()
+            } else {
+                zsk.clone()
+            };
             let mut key = if ksk.is_empty() { zsk.clone() } else { ksk };
             if zsk_signs_dnskey {
                 key.extend(zsk);

@@ -12,4 +12,4 @@ pub mod signer;
 pub mod zonemd;
 
 pub use policy::{Denial, Policy, SerialPolicy};
-pub use signer::{sign_zone, NoProgress, Progress, SignError, SignStats};
+pub use signer::{NoProgress, Progress, SignError, SignStats, sign_zone};

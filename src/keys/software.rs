@@ -9,7 +9,7 @@ use super::algorithm::Algorithm;
 use super::bind_format;
 use super::{KeyError, KeyInfo, Role, SigningKey};
 use crate::crypto::dnskey::{dnskey_rdata, key_tag};
-use crate::crypto::{digest_info, SignInput};
+use crate::crypto::{SignInput, digest_info};
 use openssl::bn::BigNumContext;
 use openssl::ec::{EcGroup, EcKey, PointConversionForm};
 use openssl::ecdsa::EcdsaSig;
@@ -37,7 +37,11 @@ impl std::fmt::Debug for PrivateKey {
 }
 
 fn ossl<'a>(id: &'a str, op: &'static str) -> impl Fn(openssl::error::ErrorStack) -> KeyError + 'a {
-    move |e| KeyError::Crypto { id: id.to_owned(), op, detail: e.to_string() }
+    move |e| KeyError::Crypto {
+        id: id.to_owned(),
+        op,
+        detail: e.to_string(),
+    }
 }
 
 impl PrivateKey {
@@ -50,7 +54,9 @@ impl PrivateKey {
         Ok(match alg {
             Algorithm::RsaSha256 | Algorithm::RsaSha512 => {
                 if !(1024..=4096).contains(&bits) {
-                    return Err(KeyError::Unsupported(format!("{alg} with {bits} bits (1024-4096)")));
+                    return Err(KeyError::Unsupported(format!(
+                        "{alg} with {bits} bits (1024-4096)"
+                    )));
                 }
                 PrivateKey::Rsa(Rsa::generate(bits).map_err(&e)?)
             }
@@ -85,7 +91,10 @@ impl PrivateKey {
             }
             PrivateKey::Ec(key, _) => {
                 let mut ctx = BigNumContext::new().map_err(&e)?;
-                let bytes = key.public_key().to_bytes(key.group(), PointConversionForm::UNCOMPRESSED, &mut ctx).map_err(&e)?;
+                let bytes = key
+                    .public_key()
+                    .to_bytes(key.group(), PointConversionForm::UNCOMPRESSED, &mut ctx)
+                    .map_err(&e)?;
                 bytes[1..].to_vec()
             }
             PrivateKey::Ed25519(k) => k.raw_public_key().map_err(&e)?,
@@ -102,7 +111,9 @@ impl PrivateKey {
             (PrivateKey::Rsa(rsa), SignInput::Digest(d)) => {
                 let di = digest_info(alg.hash(), d);
                 let mut sig = vec![0u8; rsa.size() as usize];
-                let n = rsa.private_encrypt(&di, &mut sig, Padding::PKCS1).map_err(&e)?;
+                let n = rsa
+                    .private_encrypt(&di, &mut sig, Padding::PKCS1)
+                    .map_err(&e)?;
                 sig.truncate(n);
                 Ok(sig)
             }
@@ -116,7 +127,11 @@ impl PrivateKey {
                 let mut signer = Signer::new_without_digest(k).map_err(&e)?;
                 signer.sign_oneshot_to_vec(m).map_err(&e)
             }
-            _ => Err(KeyError::Crypto { id: id.to_owned(), op: "signing", detail: "input kind does not match the key".into() }),
+            _ => Err(KeyError::Crypto {
+                id: id.to_owned(),
+                op: "signing",
+                detail: "input kind does not match the key".into(),
+            }),
         }
     }
 
@@ -125,7 +140,10 @@ impl PrivateKey {
     /// # Errors
     /// A seed of the wrong length.
     pub fn ed25519_from_seed(seed: &[u8]) -> Result<Self, openssl::error::ErrorStack> {
-        Ok(PrivateKey::Ed25519(PKey::private_key_from_raw_bytes(seed, Id::ED25519)?))
+        Ok(PrivateKey::Ed25519(PKey::private_key_from_raw_bytes(
+            seed,
+            Id::ED25519,
+        )?))
     }
 }
 
@@ -174,7 +192,10 @@ impl SigningKey for SoftwareKey {
     }
 
     fn sign_batch(&self, inputs: &[SignInput]) -> Result<Vec<Vec<u8>>, KeyError> {
-        inputs.par_iter().map(|i| self.private.sign(self.info.algorithm, i, &self.info.id)).collect()
+        inputs
+            .par_iter()
+            .map(|i| self.private.sign(self.info.algorithm, i, &self.info.id))
+            .collect()
     }
 }
 
@@ -203,11 +224,19 @@ impl SoftwareStore {
         let rd = match std::fs::read_dir(&self.dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(KeyError::Io { path: self.dir.clone(), source }),
+            Err(source) => {
+                return Err(KeyError::Io {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
         };
         let mut out = Vec::new();
         for entry in rd {
-            let entry = entry.map_err(|source| KeyError::Io { path: self.dir.clone(), source })?;
+            let entry = entry.map_err(|source| KeyError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if !(name.starts_with('K') && name.ends_with(".key")) {
                 continue;
@@ -217,7 +246,9 @@ impl SoftwareStore {
                 out.push(info);
             }
         }
-        out.sort_by(|a, b| (&a.zone, a.role.as_str(), a.key_tag).cmp(&(&b.zone, b.role.as_str(), b.key_tag)));
+        out.sort_by(|a, b| {
+            (&a.zone, a.role.as_str(), a.key_tag).cmp(&(&b.zone, b.role.as_str(), b.key_tag))
+        });
         Ok(out)
     }
 
@@ -227,13 +258,26 @@ impl SoftwareStore {
     /// [`KeyError::NotFound`] listing the keys present, or file errors.
     pub fn open(&self, zone: Option<&str>, wanted: &str) -> Result<SoftwareKey, KeyError> {
         let keys = self.list(zone)?;
-        let found = keys.iter().find(|k| k.id == wanted || k.key_tag.to_string() == wanted);
+        let found = keys
+            .iter()
+            .find(|k| k.id == wanted || k.key_tag.to_string() == wanted);
         match found {
             Some(info) => self.open_info(info.clone()),
             None => Err(KeyError::NotFound {
                 wanted: wanted.to_owned(),
                 store: self.dir.display().to_string(),
-                available: keys.iter().map(|k| format!("{} ({} {} tag {})", k.id, k.role.as_str(), k.algorithm.mnemonic(), k.key_tag)).collect(),
+                available: keys
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "{} ({} {} tag {})",
+                            k.id,
+                            k.role.as_str(),
+                            k.algorithm.mnemonic(),
+                            k.key_tag
+                        )
+                    })
+                    .collect(),
             }),
         }
     }
@@ -243,14 +287,23 @@ impl SoftwareStore {
     /// # Errors
     /// File errors or a private key that does not match its public key.
     pub fn open_zone(&self, zone: &str) -> Result<Vec<SoftwareKey>, KeyError> {
-        self.list(Some(zone))?.into_iter().map(|i| self.open_info(i)).collect()
+        self.list(Some(zone))?
+            .into_iter()
+            .map(|i| self.open_info(i))
+            .collect()
     }
 
     fn open_info(&self, info: KeyInfo) -> Result<SoftwareKey, KeyError> {
         let path = self.dir.join(format!("{}.private", info.id));
         let (alg, private) = bind_format::read_private(&path)?;
         if alg != info.algorithm {
-            return Err(KeyError::Format { path, reason: format!("algorithm {alg} does not match the .key file's {}", info.algorithm) });
+            return Err(KeyError::Format {
+                path,
+                reason: format!(
+                    "algorithm {alg} does not match the .key file's {}",
+                    info.algorithm
+                ),
+            });
         }
         SoftwareKey::new(info, private)
     }
@@ -259,7 +312,13 @@ impl SoftwareStore {
     ///
     /// # Errors
     /// Key generation or file errors.
-    pub fn generate(&self, zone_wire: &[u8], alg: Algorithm, role: Role, bits: u32) -> Result<KeyInfo, KeyError> {
+    pub fn generate(
+        &self,
+        zone_wire: &[u8],
+        alg: Algorithm,
+        role: Role,
+        bits: u32,
+    ) -> Result<KeyInfo, KeyError> {
         let private = PrivateKey::generate(alg, bits)?;
         self.store(zone_wire, alg, role, private)
     }
@@ -268,13 +327,32 @@ impl SoftwareStore {
     ///
     /// # Errors
     /// File errors.
-    pub fn store(&self, zone_wire: &[u8], alg: Algorithm, role: Role, private: PrivateKey) -> Result<KeyInfo, KeyError> {
+    pub fn store(
+        &self,
+        zone_wire: &[u8],
+        alg: Algorithm,
+        role: Role,
+        private: PrivateKey,
+    ) -> Result<KeyInfo, KeyError> {
         let dnskey = dnskey_rdata(role.flags(), alg, &private.public_key_field()?);
-        let zone = crate::dns::name::WireName(zone_wire).to_string().to_ascii_lowercase();
+        let zone = crate::dns::name::WireName(zone_wire)
+            .to_string()
+            .to_ascii_lowercase();
         let tag = key_tag(&dnskey);
         let id = format!("K{zone}+{:03}+{tag:05}", alg.number());
-        let info = KeyInfo { id, backend: "software", zone, algorithm: alg, role, dnskey, key_tag: tag };
-        std::fs::create_dir_all(&self.dir).map_err(|source| KeyError::Io { path: self.dir.clone(), source })?;
+        let info = KeyInfo {
+            id,
+            backend: "software",
+            zone,
+            algorithm: alg,
+            role,
+            dnskey,
+            key_tag: tag,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(|source| KeyError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
         bind_format::write_key_files(&self.dir, &info, &private)?;
         Ok(info)
     }
@@ -284,11 +362,7 @@ impl SoftwareStore {
 pub fn same_zone(a: &str, b: &str) -> bool {
     let norm = |s: &str| {
         let s = s.to_ascii_lowercase();
-        if s.ends_with('.') {
-            s
-        } else {
-            format!("{s}.")
-        }
+        if s.ends_with('.') { s } else { format!("{s}.") }
     };
     norm(a) == norm(b)
 }

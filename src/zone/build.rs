@@ -10,7 +10,7 @@
 use super::error::{Problem, SourcePos, Sources, Warning, ZoneError};
 use super::model::{Node, NodeKind, Rrset, Zone};
 use super::reader::{InputRecord, ReadZone};
-use crate::dns::name::{key_is_at_or_below, lowercase_wire, KeyName};
+use crate::dns::name::{KeyName, key_is_at_or_below, lowercase_wire};
 use crate::dns::rtype::{self, code};
 use rayon::prelude::*;
 
@@ -44,17 +44,33 @@ pub struct Built {
 /// # Errors
 /// The first [`ZoneError`] found, naming file and line.
 pub fn build(read: ReadZone, apex_key: &[u8], opts: &BuildOptions) -> Result<Built, ZoneError> {
-    let ReadZone { mut records, sources } = read;
+    let ReadZone {
+        mut records,
+        sources,
+    } = read;
     let zone_name = KeyName(apex_key).to_string();
-    let at = |pos: SourcePos, problem: Problem| ZoneError::At { at: sources.at(pos), problem };
+    let at = |pos: SourcePos, problem: Problem| ZoneError::At {
+        at: sources.at(pos),
+        problem,
+    };
 
-    if let Some(r) = records.iter().find(|r| !key_is_at_or_below(&r.owner, apex_key)) {
-        return Err(at(r.pos, Problem::OutOfZone { name: KeyName(&r.owner).to_string(), zone: zone_name }));
+    if let Some(r) = records
+        .iter()
+        .find(|r| !key_is_at_or_below(&r.owner, apex_key))
+    {
+        return Err(at(
+            r.pos,
+            Problem::OutOfZone {
+                name: KeyName(&r.owner).to_string(),
+                zone: zone_name,
+            },
+        ));
     }
     let before = records.len();
     let mut kept_sigs = Vec::new();
     if opts.keep_dnssec {
-        let (sigs, rest): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r.rtype == code::RRSIG);
+        let (sigs, rest): (Vec<_>, Vec<_>) =
+            records.into_iter().partition(|r| r.rtype == code::RRSIG);
         kept_sigs = sigs;
         records = rest;
     } else {
@@ -73,7 +89,9 @@ pub fn build(read: ReadZone, apex_key: &[u8], opts: &BuildOptions) -> Result<Bui
     records.par_sort_by(|a, b| a.owner.cmp(&b.owner).then(a.rtype.cmp(&b.rtype)));
 
     let mut nodes: Vec<Node> = Vec::new();
-    let mut positions: Vec<SourcePos> = Vec::new(); // first position of each node, for errors
+    // Position of the first record of every RRset, and where each node's RRsets start, for errors.
+    let mut positions: Vec<SourcePos> = Vec::new();
+    let mut node_starts: Vec<usize> = Vec::new();
     let mut duplicates_dropped = 0;
     let mut it = records.into_iter().peekable();
     while let Some(first) = it.next() {
@@ -108,57 +126,108 @@ pub fn build(read: ReadZone, apex_key: &[u8], opts: &BuildOptions) -> Result<Bui
         rdatas.dedup();
         dedup_case_variants(rtype, &mut rdatas);
         duplicates_dropped += n - rdatas.len();
-        let rrset = Rrset { rtype, ttl, rdatas, sigs: Vec::new() };
+        let rrset = Rrset {
+            rtype,
+            ttl,
+            rdatas,
+            sigs: Vec::new(),
+        };
         match nodes.last_mut() {
             Some(node) if node.owner == owner => node.rrsets.push(rrset),
             _ => {
-                nodes.push(Node { owner, kind: NodeKind::Authoritative, rrsets: vec![rrset] });
-                positions.push(head_pos);
+                nodes.push(Node {
+                    owner,
+                    kind: NodeKind::Authoritative,
+                    rrsets: vec![rrset],
+                });
+                node_starts.push(positions.len());
             }
         }
+        positions.push(head_pos);
     }
 
     let mut nsec3_nodes = Vec::new();
     if opts.keep_dnssec {
         attach_sigs(&mut nodes, kept_sigs);
         let mut kept = Vec::with_capacity(nodes.len());
-        let mut kept_pos = Vec::with_capacity(nodes.len());
-        for (n, p) in nodes.into_iter().zip(positions) {
+        let mut kept_starts = Vec::with_capacity(nodes.len());
+        for (n, s) in nodes.into_iter().zip(node_starts) {
             if n.rrsets.iter().all(|r| r.rtype == code::NSEC3) {
                 nsec3_nodes.push(n);
             } else {
                 kept.push(n);
-                kept_pos.push(p);
+                kept_starts.push(s);
             }
         }
         nodes = kept;
-        positions = kept_pos;
+        node_starts = kept_starts;
     }
     if nodes.first().is_none_or(|n| &*n.owner != apex_key) || nodes[0].rrset(code::SOA).is_none() {
-        return Err(ZoneError::Zone { zone: zone_name, problem: Problem::MissingSoa });
+        return Err(ZoneError::Zone {
+            zone: zone_name,
+            problem: Problem::MissingSoa,
+        });
     }
-    classify(&mut nodes, &positions, &sources, opts, &mut warnings)?;
-    if nodes[0].rrset(code::SOA).is_some_and(|r| r.rdatas.len() > 1) {
-        return Err(ZoneError::Zone { zone: zone_name, problem: Problem::DuplicateSoa });
+    classify(
+        &mut nodes,
+        &Positions {
+            rrsets: &positions,
+            node_starts: &node_starts,
+        },
+        &sources,
+        opts,
+        &mut warnings,
+    )?;
+    if nodes[0]
+        .rrset(code::SOA)
+        .is_some_and(|r| r.rdatas.len() > 1)
+    {
+        return Err(ZoneError::Zone {
+            zone: zone_name,
+            problem: Problem::DuplicateSoa,
+        });
     }
     if nodes[0].rrset(code::NS).is_none() {
-        return Err(ZoneError::Zone { zone: zone_name, problem: Problem::MissingApexNs });
+        return Err(ZoneError::Zone {
+            zone: zone_name,
+            problem: Problem::MissingApexNs,
+        });
     }
-    Ok(Built { zone: Zone { apex: apex_key.to_vec(), nodes, nsec3: nsec3_nodes }, warnings, input_dnssec_removed, duplicates_dropped })
+    Ok(Built {
+        zone: Zone {
+            apex: apex_key.to_vec(),
+            nodes,
+            nsec3: nsec3_nodes,
+        },
+        warnings,
+        input_dnssec_removed,
+        duplicates_dropped,
+    })
 }
 
 /// Attaches RRSIG records to the RRsets they cover (an RRSIG covering
 /// nothing present is kept on an RRset of type RRSIG so checks can see it).
 fn attach_sigs(nodes: &mut [Node], sigs: Vec<InputRecord>) {
     for s in sigs {
-        let covered = if s.rdata.len() >= 2 { u16::from_be_bytes([s.rdata[0], s.rdata[1]]) } else { 0 };
-        let Ok(i) = nodes.binary_search_by(|n| (*n.owner).cmp(&s.owner)) else { continue };
+        let covered = if s.rdata.len() >= 2 {
+            u16::from_be_bytes([s.rdata[0], s.rdata[1]])
+        } else {
+            0
+        };
+        let Ok(i) = nodes.binary_search_by(|n| (*n.owner).cmp(&s.owner)) else {
+            continue;
+        };
         let node = &mut nodes[i];
         match node.rrset_mut(covered) {
             Some(rr) => rr.sigs.push(s.rdata),
             None => match node.rrset_mut(code::RRSIG) {
                 Some(rr) => rr.rdatas.push(s.rdata),
-                None => node.put_rrset(Rrset { rtype: code::RRSIG, ttl: s.ttl, rdatas: vec![s.rdata], sigs: Vec::new() }),
+                None => node.put_rrset(Rrset {
+                    rtype: code::RRSIG,
+                    ttl: s.ttl,
+                    rdatas: vec![s.rdata],
+                    sigs: Vec::new(),
+                }),
             },
         }
     }
@@ -190,12 +259,29 @@ fn dedup_case_variants(rtype: u16, rdatas: &mut Vec<Box<[u8]>>) {
     });
 }
 
+/// Source positions of the RRsets of the nodes being built.
+struct Positions<'a> {
+    rrsets: &'a [SourcePos],
+    node_starts: &'a [usize],
+}
+
+impl Positions<'_> {
+    /// Position of the RRset of type `rtype` at node `i`, or of the node's first RRset.
+    fn of(&self, i: usize, node: &Node, rtype: Option<u16>) -> SourcePos {
+        let start = self.node_starts[i];
+        let idx = rtype
+            .and_then(|t| node.rrsets.iter().position(|r| r.rtype == t))
+            .unwrap_or(0);
+        self.rrsets.get(start + idx).copied().unwrap_or_default()
+    }
+}
+
 /// Marks each node apex, authoritative, delegation or occluded, and checks
 /// what depends on that. Relies on canonical order: everything below a name
 /// follows it directly.
 fn classify(
     nodes: &mut [Node],
-    positions: &[SourcePos],
+    positions: &Positions<'_>,
     sources: &Sources,
     opts: &BuildOptions,
     warnings: &mut Vec<Warning>,
@@ -203,59 +289,99 @@ fn classify(
     let mut cut: Option<Box<[u8]>> = None;
     let mut dname: Option<Box<[u8]>> = None;
     for (i, node) in nodes.iter_mut().enumerate() {
-        let at = |problem: Problem| ZoneError::At { at: sources.at(positions[i]), problem };
+        let pos = positions.of(i, node, None);
+        let at_type = |node: &Node, rtype: u16, problem: Problem| ZoneError::At {
+            at: sources.at(positions.of(i, node, Some(rtype))),
+            problem,
+        };
+        let at = |problem: Problem| ZoneError::At {
+            at: sources.at(pos),
+            problem,
+        };
         let name = || KeyName(&node.owner).to_string();
         if i == 0 {
             node.kind = NodeKind::Apex;
         } else {
-            if cut.as_deref().is_some_and(|c| !key_is_at_or_below(&node.owner, c)) {
+            if cut
+                .as_deref()
+                .is_some_and(|c| !key_is_at_or_below(&node.owner, c))
+            {
                 cut = None;
             }
-            if dname.as_deref().is_some_and(|d| !key_is_at_or_below(&node.owner, d)) {
+            if dname
+                .as_deref()
+                .is_some_and(|d| !key_is_at_or_below(&node.owner, d))
+            {
                 dname = None;
             }
             if let Some(d) = dname.as_deref() {
                 if !opts.allow_occluded {
-                    return Err(at(Problem::BelowDname { name: name(), dname: KeyName(d).to_string() }));
+                    return Err(at(Problem::BelowDname {
+                        name: name(),
+                        dname: KeyName(d).to_string(),
+                    }));
                 }
                 warnings.push(Warning {
-                    at: sources.at(positions[i]),
-                    message: format!("{} is below the DNAME at {}: occluded, left unsigned", name(), KeyName(d)),
+                    at: sources.at(pos),
+                    message: format!(
+                        "{} is below the DNAME at {}: occluded, left unsigned",
+                        name(),
+                        KeyName(d)
+                    ),
                 });
                 node.kind = NodeKind::Occluded;
                 continue;
             }
             if let Some(c) = cut.as_deref() {
                 node.kind = NodeKind::Occluded;
-                if node.rrsets.iter().any(|r| !matches!(r.rtype, code::A | code::AAAA)) {
+                if node
+                    .rrsets
+                    .iter()
+                    .any(|r| !matches!(r.rtype, code::A | code::AAAA))
+                {
                     warnings.push(Warning {
-                        at: sources.at(positions[i]),
-                        message: format!("{} is below the zone cut at {}: occluded, left unsigned", name(), KeyName(c)),
+                        at: sources.at(pos),
+                        message: format!(
+                            "{} is below the zone cut at {}: occluded, left unsigned",
+                            name(),
+                            KeyName(c)
+                        ),
                     });
                 }
                 continue;
             }
             if node.rrset(code::SOA).is_some() {
-                return Err(at(Problem::SoaNotAtApex(name())));
+                return Err(at_type(node, code::SOA, Problem::SoaNotAtApex(name())));
             }
             if node.rrset(code::NS).is_some() {
                 node.kind = NodeKind::Delegation;
                 cut = Some(node.owner.clone());
             } else if node.rrset(code::DS).is_some() {
-                return Err(at(Problem::DsNotAtDelegation(name())));
+                return Err(at_type(node, code::DS, Problem::DsNotAtDelegation(name())));
             }
         }
         if let Some(c) = node.rrset(code::CNAME) {
             if c.rdatas.len() > 1 {
-                return Err(at(Problem::MultipleCname(name())));
+                return Err(at_type(node, code::CNAME, Problem::MultipleCname(name())));
             }
-            if let Some(other) = node.rrsets.iter().find(|r| !matches!(r.rtype, code::CNAME | code::RRSIG | code::NSEC)) {
-                return Err(at(Problem::CnameAndOther { name: name(), other: rtype::mnemonic(other.rtype).into_owned() }));
+            if let Some(other) = node
+                .rrsets
+                .iter()
+                .find(|r| !matches!(r.rtype, code::CNAME | code::RRSIG | code::NSEC))
+            {
+                return Err(at_type(
+                    node,
+                    code::CNAME,
+                    Problem::CnameAndOther {
+                        name: name(),
+                        other: rtype::mnemonic(other.rtype).into_owned(),
+                    },
+                ));
             }
         }
         if let Some(d) = node.rrset(code::DNAME) {
             if d.rdatas.len() > 1 {
-                return Err(at(Problem::MultipleDname(name())));
+                return Err(at_type(node, code::DNAME, Problem::MultipleDname(name())));
             }
             if node.kind != NodeKind::Delegation {
                 dname = Some(node.owner.clone());
@@ -284,29 +410,63 @@ mod tests {
 
     #[test]
     fn classifies_and_dedups() {
-        let z = format!("{HEAD}sub NS ns.sub\nsub DS 1 13 2 AABB\nns.sub A 192.0.2.2\nWWW A 192.0.2.3\nwww A 192.0.2.3\nwww 60 A 192.0.2.4\n");
+        let z = format!(
+            "{HEAD}sub NS ns.sub\nsub DS 1 13 2 AABB\nns.sub A 192.0.2.2\nWWW A 192.0.2.3\nwww A 192.0.2.3\nwww 60 A 192.0.2.4\n"
+        );
         let b = build_str(&z).unwrap();
-        let kinds: Vec<_> = b.zone.nodes.iter().map(|n| (KeyName(&n.owner).to_string(), n.kind)).collect();
+        let kinds: Vec<_> = b
+            .zone
+            .nodes
+            .iter()
+            .map(|n| (KeyName(&n.owner).to_string(), n.kind))
+            .collect();
         assert_eq!(kinds[0].1, NodeKind::Apex);
         assert!(kinds.contains(&("sub.example.".into(), NodeKind::Delegation)));
         assert!(kinds.contains(&("ns.sub.example.".into(), NodeKind::Occluded)));
         assert_eq!(b.duplicates_dropped, 1);
-        let www = b.zone.nodes.iter().find(|n| KeyName(&n.owner).to_string() == "www.example.").unwrap();
+        let www = b
+            .zone
+            .nodes
+            .iter()
+            .find(|n| KeyName(&n.owner).to_string() == "www.example.")
+            .unwrap();
         assert_eq!(www.rrsets[0].rdatas.len(), 2);
         assert_eq!(www.rrsets[0].ttl, 300);
-        assert!(b.warnings.iter().any(|w| w.message.contains("differing TTLs") && w.at == "t.zone:10"));
+        assert!(
+            b.warnings
+                .iter()
+                .any(|w| w.message.contains("differing TTLs") && w.at == "t.zone:10")
+        );
     }
 
     #[test]
     fn refuses_bad_zones_with_position() {
         let cases = [
             ("$TTL 1\n@ NS ns\n", "no SOA"),
-            (&format!("{HEAD}@ SOA ns2 h 1 2 3 4 5\n") as &str, "more than one SOA"),
-            (&format!("{HEAD}www.other. A 192.0.2.1\n"), "t.zone:5: www.other. is outside the zone"),
-            (&format!("{HEAD}www CNAME ns\nwww A 192.0.2.1\n"), "t.zone:5: CNAME at www.example. beside other data"),
-            (&format!("{HEAD}www CNAME ns\nwww CNAME ns2\n"), "more than one CNAME"),
-            (&format!("{HEAD}d DNAME x.\na.d A 192.0.2.1\n"), "t.zone:6: a.d.example. is below the DNAME"),
-            (&format!("{HEAD}x DS 1 13 2 AABB\n"), "not a delegation point"),
+            (
+                &format!("{HEAD}@ SOA ns2 h 1 2 3 4 5\n") as &str,
+                "more than one SOA",
+            ),
+            (
+                &format!("{HEAD}www.other. A 192.0.2.1\n"),
+                "t.zone:5: www.other. is outside the zone",
+            ),
+            (
+                &format!("{HEAD}www CNAME ns\nwww A 192.0.2.1\n"),
+                "t.zone:5: CNAME at www.example. beside other data",
+            ),
+            (
+                &format!("{HEAD}www CNAME ns\nwww CNAME ns2\n"),
+                "more than one CNAME",
+            ),
+            (
+                &format!("{HEAD}d DNAME x.\na.d A 192.0.2.1\n"),
+                "t.zone:6: a.d.example. is below the DNAME",
+            ),
+            (
+                &format!("{HEAD}x DS 1 13 2 AABB\n"),
+                "not a delegation point",
+            ),
         ];
         for (z, want) in cases {
             let e = build_str(z).unwrap_err().to_string();

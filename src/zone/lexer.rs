@@ -41,7 +41,11 @@ pub struct Lexer<'a> {
 impl<'a> Lexer<'a> {
     /// A lexer at the start of `data`.
     pub fn new(data: &'a [u8]) -> Self {
-        Lexer { data, pos: 0, line: 1 }
+        Lexer {
+            data,
+            pos: 0,
+            line: 1,
+        }
     }
 
     /// The line the lexer is on, for errors.
@@ -56,13 +60,17 @@ impl<'a> Lexer<'a> {
     /// # Errors
     /// Unbalanced parentheses, unterminated quotes, stray control characters;
     /// [`Lexer::line`] then tells where.
-    pub fn next_entry(&mut self, tokens: &mut Vec<Token<'a>>) -> Result<Option<EntryStart>, LexError> {
+    pub fn next_entry(
+        &mut self,
+        tokens: &mut Vec<Token<'a>>,
+    ) -> Result<Option<EntryStart>, LexError> {
         tokens.clear();
         let data = self.data;
         let mut depth = 0u32;
         let mut start: Option<EntryStart> = None;
         let mut at_line_start = true;
         let mut line_blank = false;
+        let mut gap = true;
         loop {
             let Some(&c) = data.get(self.pos) else {
                 if depth > 0 {
@@ -74,6 +82,8 @@ impl<'a> Lexer<'a> {
                 line_blank = c == b' ' || c == b'\t';
                 at_line_start = false;
             }
+            let joined = !gap;
+            gap = matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'(' | b')' | b';');
             match c {
                 b' ' | b'\t' | b'\r' => self.pos += 1,
                 b'\n' => {
@@ -94,7 +104,10 @@ impl<'a> Lexer<'a> {
                 b'(' => {
                     depth += 1;
                     self.pos += 1;
-                    start.get_or_insert(EntryStart { line: self.line, blank_owner: line_blank });
+                    start.get_or_insert(EntryStart {
+                        line: self.line,
+                        blank_owner: line_blank,
+                    });
                 }
                 b')' => {
                     if depth == 0 {
@@ -104,7 +117,10 @@ impl<'a> Lexer<'a> {
                     self.pos += 1;
                 }
                 b'"' => {
-                    start.get_or_insert(EntryStart { line: self.line, blank_owner: line_blank });
+                    start.get_or_insert(EntryStart {
+                        line: self.line,
+                        blank_owner: line_blank,
+                    });
                     self.pos += 1;
                     let begin = self.pos;
                     loop {
@@ -120,24 +136,41 @@ impl<'a> Lexer<'a> {
                         }
                     }
                     let end = self.pos.min(data.len());
-                    tokens.push(Token { text: &data[begin..end], quoted: true });
+                    tokens.push(Token {
+                        text: &data[begin..end],
+                        quoted: true,
+                        joined,
+                    });
+                    gap = false;
                     self.pos += 1;
                 }
-                0..=0x08 | 0x0B | 0x0C | 0x0E..=0x1F | 0x7F => return Err(LexError::ControlChar(c)),
+                0..=0x08 | 0x0B | 0x0C | 0x0E..=0x1F | 0x7F => {
+                    return Err(LexError::ControlChar(c));
+                }
                 _ => {
-                    start.get_or_insert(EntryStart { line: self.line, blank_owner: line_blank });
+                    start.get_or_insert(EntryStart {
+                        line: self.line,
+                        blank_owner: line_blank,
+                    });
                     let begin = self.pos;
                     while let Some(&b) = data.get(self.pos) {
                         match b {
                             b' ' | b'\t' | b'\r' | b'\n' | b'(' | b')' | b';' | b'"' => break,
                             b'\\' => self.pos += 2,
-                            0..=0x08 | 0x0B | 0x0C | 0x0E..=0x1F | 0x7F => return Err(LexError::ControlChar(b)),
+                            0..=0x08 | 0x0B | 0x0C | 0x0E..=0x1F | 0x7F => {
+                                return Err(LexError::ControlChar(b));
+                            }
                             _ => self.pos += 1,
                         }
                     }
                     let end = self.pos.min(data.len());
                     self.pos = end;
-                    tokens.push(Token { text: &data[begin..end], quoted: false });
+                    tokens.push(Token {
+                        text: &data[begin..end],
+                        quoted: false,
+                        joined,
+                    });
+                    gap = false;
                 }
             }
         }
@@ -153,7 +186,13 @@ mod tests {
         let mut toks = Vec::new();
         let mut out = Vec::new();
         while let Some(e) = lx.next_entry(&mut toks).unwrap() {
-            out.push((e.line, e.blank_owner, toks.iter().map(|t| String::from_utf8_lossy(t.text).into_owned()).collect()));
+            out.push((
+                e.line,
+                e.blank_owner,
+                toks.iter()
+                    .map(|t| String::from_utf8_lossy(t.text).into_owned())
+                    .collect(),
+            ));
         }
         out
     }
@@ -172,8 +211,17 @@ mod tests {
     #[test]
     fn errors() {
         let mut toks = Vec::new();
-        assert_eq!(Lexer::new(b"a ( b\n").next_entry(&mut toks), Err(LexError::UnbalancedParens));
-        assert_eq!(Lexer::new(b"a \"b\n").next_entry(&mut toks), Err(LexError::UnterminatedQuote));
-        assert_eq!(Lexer::new(b"a A 1.2.3.4\x00x\n").next_entry(&mut toks), Err(LexError::ControlChar(0)));
+        assert_eq!(
+            Lexer::new(b"a ( b\n").next_entry(&mut toks),
+            Err(LexError::UnbalancedParens)
+        );
+        assert_eq!(
+            Lexer::new(b"a \"b\n").next_entry(&mut toks),
+            Err(LexError::UnterminatedQuote)
+        );
+        assert_eq!(
+            Lexer::new(b"a A 1.2.3.4\x00x\n").next_entry(&mut toks),
+            Err(LexError::ControlChar(0))
+        );
     }
 }

@@ -8,6 +8,6 @@ pub mod model;
 pub mod reader;
 pub mod writer;
 
-pub use build::{build, BuildOptions, Built};
+pub use build::{BuildOptions, Built, build};
 pub use error::{Problem, Warning, ZoneError};
 pub use model::{Node, NodeKind, Rrset, Zone};

@@ -25,7 +25,12 @@ pub struct Rrset {
 impl Rrset {
     /// A new RRset with one record and no signatures.
     pub fn single(rtype: u16, ttl: u32, rdata: Vec<u8>) -> Self {
-        Rrset { rtype, ttl, rdatas: vec![rdata.into_boxed_slice()], sigs: Vec::new() }
+        Rrset {
+            rtype,
+            ttl,
+            rdatas: vec![rdata.into_boxed_slice()],
+            sigs: Vec::new(),
+        }
     }
 }
 
@@ -130,7 +135,10 @@ impl Zone {
 
     /// The SOA RDATA (the zone builder guarantees exactly one).
     pub fn soa(&self) -> &[u8] {
-        self.apex_node().rrset(code::SOA).and_then(|r| r.rdatas.first()).map_or(&[], |r| r)
+        self.apex_node()
+            .rrset(code::SOA)
+            .and_then(|r| r.rdatas.first())
+            .map_or(&[], |r| r)
     }
 
     /// SOA TTL.
@@ -177,7 +185,16 @@ impl Zone {
 
     /// Number of records (without signatures and denial records).
     pub fn record_count(&self) -> usize {
-        self.nodes.iter().flat_map(|n| &n.rrsets).map(|r| r.rdatas.len()).sum::<usize>()
-            + self.nsec3.iter().flat_map(|n| &n.rrsets).map(|r| r.rdatas.len()).sum::<usize>()
+        self.nodes
+            .iter()
+            .flat_map(|n| &n.rrsets)
+            .map(|r| r.rdatas.len())
+            .sum::<usize>()
+            + self
+                .nsec3
+                .iter()
+                .flat_map(|n| &n.rrsets)
+                .map(|r| r.rdatas.len())
+                .sum::<usize>()
     }
 }
