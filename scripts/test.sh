@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine: installs the Debian
+# packages the tests use, builds, runs unit and integration tests (validators
+# included), then signs the shared zone corpus and checks every zone with
+# ldns-verify-zone, dnssec-verify and kzonecheck.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+PACKAGES=(ldnsutils bind9-utils knot-dnssecutils libssl-dev pkg-config time)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+echo "== cargo test (release)"
+cargo test --release --all-targets 2>&1
+
+CORPUS=${HWSIGNER_CORPUS:-$ROOT/../shared/corpus}
+if [ ! -x "$CORPUS/check.sh" ]; then
+  echo "zone corpus not found at $CORPUS (set HWSIGNER_CORPUS)" >&2
+  exit 1
+fi
+BIN="$ROOT/target/release/hwsigner"
+echo "== zone corpus: every good zone with NSEC and NSEC3 opt-out, three validators; bad zones refused"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+set +e
+"$CORPUS/check.sh" -q -b -k "$out" \
+  "$BIN sign --quiet --zone {origin} -K {work}/keys --create-keys 13 \$( [ {mode} = nsec3 ] && echo --opt-out ) --output {out} {in}" \
+  | tee "$out/corpus.txt"
+rc=${PIPESTATUS[0]}
+set -e
+if ! grep -q "bad zones: [0-9]* refused, 0 accepted" "$out/corpus.txt"; then
+  echo "a malformed corpus zone was accepted" >&2
+  rc=1
+fi
+exit "$rc"
