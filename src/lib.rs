@@ -18,3 +18,11 @@ pub mod dnssec;
 pub mod keys;
 pub mod verify;
 pub mod zone;
+
+/// Peak resident memory of this process in KiB (Linux), for progress logs and benchmarks.
+pub fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}

@@ -110,8 +110,7 @@ fn ds_lines(k: &KeyInfo, digests: &[DigestType]) -> Result<Vec<String>, CliError
     digests
         .iter()
         .map(|d| {
-            let rd = ds_rdata(&wire, &k.dnskey, *d)
-                .map_err(|e| CliError::new(Exit::Internal, e.to_string()))?;
+            let rd = ds_rdata(&wire, &k.dnskey, *d).map_err(|e| CliError::new(Exit::Internal, e.to_string()))?;
             let mut s = format!("{} IN DS ", k.zone);
             format(code::DS, &rd, &mut s);
             Ok(s)
@@ -119,25 +118,12 @@ fn ds_lines(k: &KeyInfo, digests: &[DigestType]) -> Result<Vec<String>, CliError
         .collect()
 }
 
-fn show(
-    keys: &[KeyInfo],
-    json: bool,
-    digests: &[DigestType],
-    with_dnskey: bool,
-) -> Result<(), CliError> {
+fn show(keys: &[KeyInfo], json: bool, digests: &[DigestType], with_dnskey: bool) -> Result<(), CliError> {
     if json {
         let out: Vec<KeyOut<'_>> = keys
             .iter()
             .map(|k| {
-                Ok(KeyOut {
-                    info: k,
-                    dnskey: dnskey_line(k),
-                    ds: if k.role.signs_keys() {
-                        ds_lines(k, digests)?
-                    } else {
-                        Vec::new()
-                    },
-                })
+                Ok(KeyOut { info: k, dnskey: dnskey_line(k), ds: if k.role.signs_keys() { ds_lines(k, digests)? } else { Vec::new() } })
             })
             .collect::<Result<_, CliError>>()?;
         return print_json(&out);
@@ -159,12 +145,8 @@ fn show(
 pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
     match cmd {
         KeysCommand::Generate(a) => {
-            let alg = Algorithm::parse(&a.algorithm).ok_or_else(|| {
-                CliError::new(
-                    Exit::Usage,
-                    format!("unknown or unsupported algorithm '{}'", a.algorithm),
-                )
-            })?;
+            let alg = Algorithm::parse(&a.algorithm)
+                .ok_or_else(|| CliError::new(Exit::Usage, format!("unknown or unsupported algorithm '{}'", a.algorithm)))?;
             let store = SoftwareStore::new(&a.store.keys);
             let info = store.generate(&zone_wire(&a.zone)?, alg, a.role, a.bits)?;
             if !a.store.json {
@@ -177,12 +159,7 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
                     a.store.keys.display()
                 );
             }
-            show(
-                std::slice::from_ref(&info),
-                a.store.json,
-                &[DigestType::Sha256],
-                true,
-            )
+            show(std::slice::from_ref(&info), a.store.json, &[DigestType::Sha256], true)
         }
         KeysCommand::List(a) => {
             let keys = SoftwareStore::new(&a.store.keys).list(a.zone.as_deref())?;
@@ -193,29 +170,14 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
                 eprintln!("no keys in {}", a.store.keys.display());
             }
             for k in keys {
-                println!(
-                    "{}\t{}\t{}\t{}\ttag {}\t{}",
-                    k.zone,
-                    k.role.as_str(),
-                    k.algorithm.mnemonic(),
-                    k.backend,
-                    k.key_tag,
-                    k.id
-                );
+                println!("{}\t{}\t{}\t{}\ttag {}\t{}", k.zone, k.role.as_str(), k.algorithm.mnemonic(), k.backend, k.key_tag, k.id);
             }
             Ok(())
         }
         KeysCommand::Ds(a) => {
             let keys = SoftwareStore::new(&a.store.keys).list(Some(&a.zone))?;
             if !keys.iter().any(|k| k.role.signs_keys()) {
-                return Err(CliError::new(
-                    Exit::Key,
-                    format!(
-                        "no key-signing key for {} in {}",
-                        a.zone,
-                        a.store.keys.display()
-                    ),
-                ));
+                return Err(CliError::new(Exit::Key, format!("no key-signing key for {} in {}", a.zone, a.store.keys.display())));
             }
             show(&keys, a.store.json, &a.digest, false)
         }
@@ -234,14 +196,7 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
             let public = hwsigner::keys::bind_format::read_public(&key_path)?;
             let (alg, private) = hwsigner::keys::bind_format::read_private(&a.private)?;
             if alg != public.algorithm {
-                return Err(CliError::new(
-                    Exit::Key,
-                    format!(
-                        "{}: algorithm does not match {}",
-                        a.private.display(),
-                        key_path.display()
-                    ),
-                ));
+                return Err(CliError::new(Exit::Key, format!("{}: algorithm does not match {}", a.private.display(), key_path.display())));
             }
             let role = a.role.unwrap_or(public.role);
             let store = SoftwareStore::new(&a.store.keys);
@@ -249,28 +204,13 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
             if info.dnskey[4..] != public.dnskey[4..] {
                 return Err(CliError::new(
                     Exit::Key,
-                    format!(
-                        "{}: private key does not match the public key in {}",
-                        a.private.display(),
-                        key_path.display()
-                    ),
+                    format!("{}: private key does not match the public key in {}", a.private.display(), key_path.display()),
                 ));
             }
             if !a.store.json {
-                eprintln!(
-                    "imported {} as {} ({} key tag {})",
-                    a.private.display(),
-                    info.id,
-                    info.role.as_str(),
-                    info.key_tag
-                );
+                eprintln!("imported {} as {} ({} key tag {})", a.private.display(), info.id, info.role.as_str(), info.key_tag);
             }
-            show(
-                std::slice::from_ref(&info),
-                a.store.json,
-                &[DigestType::Sha256],
-                true,
-            )
+            show(std::slice::from_ref(&info), a.store.json, &[DigestType::Sha256], true)
         }
     }
 }

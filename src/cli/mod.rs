@@ -45,10 +45,7 @@ pub struct CliError {
 impl CliError {
     /// A new error.
     pub fn new(exit: Exit, message: impl Into<String>) -> Self {
-        CliError {
-            exit,
-            message: message.into(),
-        }
+        CliError { exit, message: message.into() }
     }
 }
 
@@ -66,8 +63,7 @@ impl From<hwsigner::keys::KeyError> for CliError {
 
 /// Parses a duration: seconds or `1w2d3h4m5s`.
 pub fn parse_duration(s: &str) -> Result<u32, String> {
-    hwsigner::dns::text::parse_period(s.as_bytes())
-        .ok_or_else(|| format!("'{s}' is not a duration (e.g. 3600, 12h, 14d)"))
+    hwsigner::dns::text::parse_period(s.as_bytes()).ok_or_else(|| format!("'{s}' is not a duration (e.g. 3600, 12h, 14d)"))
 }
 
 /// Parses a point in time: `YYYYMMDDHHmmSS` or seconds since the epoch.
@@ -79,30 +75,23 @@ pub fn parse_time(s: &str) -> Result<u64, String> {
 
 /// Seconds since the epoch now.
 pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Zone name in wire form from the command line.
 pub fn zone_wire(zone: &str) -> Result<Vec<u8>, CliError> {
-    let text = if zone.ends_with('.') {
-        zone.to_owned()
-    } else {
-        format!("{zone}.")
-    };
-    hwsigner::dns::name::parse_name(text.as_bytes(), None)
-        .map_err(|e| CliError::new(Exit::Usage, format!("bad zone name '{zone}': {e}")))
+    let text = if zone.ends_with('.') { zone.to_owned() } else { format!("{zone}.") };
+    hwsigner::dns::name::parse_name(text.as_bytes(), None).map_err(|e| CliError::new(Exit::Usage, format!("bad zone name '{zone}': {e}")))
 }
 
 /// Reads and checks a zone file.
-pub fn load_zone(
-    path: &Path,
-    zone: &str,
-    opts: &hwsigner::zone::BuildOptions,
-) -> Result<hwsigner::zone::Built, CliError> {
+pub fn load_zone(path: &Path, zone: &str, opts: &hwsigner::zone::BuildOptions) -> Result<hwsigner::zone::Built, CliError> {
     let wire = zone_wire(zone)?;
+    let t = std::time::Instant::now();
     let read = hwsigner::zone::reader::read_file(path, &wire)?;
+    tracing::debug!(records = read.records.len(), elapsed = ?t.elapsed(), peak_rss_kb = hwsigner::peak_rss_kb(), "zone read");
     let key = hwsigner::dns::name::key_from_wire(&wire);
-    Ok(hwsigner::zone::build(read, &key, opts)?)
+    let built = hwsigner::zone::build(read, &key, opts)?;
+    tracing::debug!(nodes = built.zone.nodes.len(), elapsed = ?t.elapsed(), peak_rss_kb = hwsigner::peak_rss_kb(), "zone built");
+    Ok(built)
 }

@@ -114,19 +114,9 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
     let t0 = Instant::now();
     let to_stdout = a.output.as_os_str() == "-";
     if a.json && to_stdout {
-        return Err(CliError::new(
-            Exit::Usage,
-            "--json prints the summary on standard output; write the zone with --output FILE",
-        ));
+        return Err(CliError::new(Exit::Usage, "--json prints the summary on standard output; write the zone with --output FILE"));
     }
-    let built = load_zone(
-        &a.input,
-        &a.zone,
-        &BuildOptions {
-            allow_occluded: a.allow_occluded,
-            keep_dnssec: false,
-        },
-    )?;
+    let built = load_zone(&a.input, &a.zone, &BuildOptions { allow_occluded: a.allow_occluded, keep_dnssec: false })?;
     for w in &built.warnings {
         tracing::warn!(at = %w.at, "{}", w.message);
     }
@@ -137,8 +127,7 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
     let mut keys = store.open_zone(&a.zone)?;
     if keys.is_empty() {
         if let Some(alg) = &a.create_keys {
-            let alg = Algorithm::parse(alg)
-                .ok_or_else(|| CliError::new(Exit::Usage, format!("unknown algorithm '{alg}'")))?;
+            let alg = Algorithm::parse(alg).ok_or_else(|| CliError::new(Exit::Usage, format!("unknown algorithm '{alg}'")))?;
             let wire = zone_wire(&a.zone)?;
             for role in [Role::Ksk, Role::Zsk] {
                 let info = store.generate(&wire, alg, role, 2048)?;
@@ -148,29 +137,18 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
         }
     }
     if !a.key_ids.is_empty() {
-        keys.retain(|k| {
-            a.key_ids
-                .iter()
-                .any(|id| *id == k.info().id || *id == k.info().key_tag.to_string())
-        });
+        keys.retain(|k| a.key_ids.iter().any(|id| *id == k.info().id || *id == k.info().key_tag.to_string()));
     }
     if keys.is_empty() {
         let have = store.list(None)?;
-        let listing: Vec<String> = have
-            .iter()
-            .map(|k| format!("{} ({})", k.id, k.zone))
-            .collect();
+        let listing: Vec<String> = have.iter().map(|k| format!("{} ({})", k.id, k.zone)).collect();
         return Err(CliError::new(
             Exit::Key,
             format!(
                 "no keys for zone {} in {}{}; create them with `hwsigner keys generate --zone {}` or pass --create-keys ALGORITHM",
                 a.zone,
                 a.keys.display(),
-                if listing.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (present: {})", listing.join(", "))
-                },
+                if listing.is_empty() { String::new() } else { format!(" (present: {})", listing.join(", ")) },
                 a.zone
             ),
         ));
@@ -186,11 +164,7 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
                 .decode(a.salt.as_bytes())
                 .map_err(|_| CliError::new(Exit::Usage, format!("salt '{}' is not hex", a.salt)))?
         };
-        policy.denial = Denial::Nsec3(Nsec3Params {
-            iterations: a.iterations,
-            salt,
-            opt_out: a.opt_out,
-        });
+        policy.denial = Denial::Nsec3(Nsec3Params { iterations: a.iterations, salt, opt_out: a.opt_out });
     }
     policy.validity = a.validity;
     policy.inception_offset = a.inception_offset;
@@ -206,8 +180,7 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
 
     let bar = Bar::new(!a.quiet && !a.json);
     let t1 = Instant::now();
-    let stats = sign_zone(&mut zone, &key_refs, &policy, &bar)
-        .map_err(|e| CliError::new(Exit::Sign, format!("zone {}: {e}", a.zone)))?;
+    let stats = sign_zone(&mut zone, &key_refs, &policy, &bar).map_err(|e| CliError::new(Exit::Sign, format!("zone {}: {e}", a.zone)))?;
     bar.finish();
     let t_sign = t1.elapsed().as_secs_f64();
 
@@ -222,11 +195,7 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
         write_atomic(&a.output, |w| hwsigner::zone::writer::write_zone(&zone, w))?;
     }
     let t_write = t2.elapsed().as_secs_f64();
-    let denial = if matches!(policy.denial, Denial::Nsec) {
-        "nsec"
-    } else {
-        "nsec3"
-    };
+    let denial = if matches!(policy.denial, Denial::Nsec) { "nsec" } else { "nsec3" };
     if a.json {
         print_json(&Summary {
             zone: &a.zone,

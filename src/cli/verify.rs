@@ -30,14 +30,7 @@ pub struct VerifyArgs {
 
 /// Runs `hwsigner verify`.
 pub fn run(a: VerifyArgs) -> Result<(), CliError> {
-    let built = load_zone(
-        &a.input,
-        &a.zone,
-        &BuildOptions {
-            allow_occluded: a.allow_occluded,
-            keep_dnssec: true,
-        },
-    )?;
+    let built = load_zone(&a.input, &a.zone, &BuildOptions { allow_occluded: a.allow_occluded, keep_dnssec: true })?;
     let now = a.now.unwrap_or_else(super::now) as u32;
     let rep = hwsigner::verify::verify_zone(&built.zone, now, a.expire_within);
     if a.json {
@@ -56,39 +49,19 @@ pub fn run(a: VerifyArgs) -> Result<(), CliError> {
                 rep.signatures,
                 rep.chain.to_uppercase(),
                 rep.earliest_expiration
-                    .map(|e| format!(
-                        ", earliest expiration {}",
-                        hwsigner::dns::text::format_time(e)
-                    ))
+                    .map(|e| format!(", earliest expiration {}", hwsigner::dns::text::format_time(e)))
                     .unwrap_or_default()
             );
         }
     }
     if !rep.signature_errors.is_empty() {
-        return Err(CliError::new(
-            Exit::BadSignatures,
-            format!(
-                "{}: {} signature problems",
-                a.zone,
-                rep.signature_errors.len()
-            ),
-        ));
+        return Err(CliError::new(Exit::BadSignatures, format!("{}: {} signature problems", a.zone, rep.signature_errors.len())));
     }
     if !rep.chain_errors.is_empty() {
-        return Err(CliError::new(
-            Exit::BadChain,
-            format!("{}: {} chain problems", a.zone, rep.chain_errors.len()),
-        ));
+        return Err(CliError::new(Exit::BadChain, format!("{}: {} chain problems", a.zone, rep.chain_errors.len())));
     }
     if !rep.expiring.is_empty() {
-        return Err(CliError::new(
-            Exit::Expiring,
-            format!(
-                "{}: {} signatures expire within the window",
-                a.zone,
-                rep.expiring.len()
-            ),
-        ));
+        return Err(CliError::new(Exit::Expiring, format!("{}: {} signatures expire within the window", a.zone, rep.expiring.len())));
     }
     Ok(())
 }

@@ -25,11 +25,7 @@ pub fn dnskey_rdata(flags: u16, alg: Algorithm, public_key: &[u8]) -> Vec<u8> {
 pub fn key_tag(rdata: &[u8]) -> u16 {
     let mut ac: u32 = 0;
     for (i, &b) in rdata.iter().enumerate() {
-        ac += if i & 1 == 1 {
-            b as u32
-        } else {
-            (b as u32) << 8
-        };
+        ac += if i & 1 == 1 { b as u32 } else { (b as u32) << 8 };
     }
     ac += (ac >> 16) & 0xFFFF;
     (ac & 0xFFFF) as u16
@@ -75,11 +71,7 @@ impl DigestType {
 ///
 /// # Errors
 /// An OpenSSL hashing failure.
-pub fn ds_rdata(
-    owner_wire: &[u8],
-    dnskey: &[u8],
-    digest: DigestType,
-) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+pub fn ds_rdata(owner_wire: &[u8], dnskey: &[u8], digest: DigestType) -> Result<Vec<u8>, openssl::error::ErrorStack> {
     let mut data = owner_wire.to_vec();
     crate::dns::name::lowercase_wire(&mut data);
     data.extend_from_slice(dnskey);

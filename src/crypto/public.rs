@@ -69,31 +69,20 @@ impl PublicKey {
                 Ok(PublicKey::Rsa(alg, Rsa::from_public_components(n, e)?))
             }
             Algorithm::EcdsaP256Sha256 | Algorithm::EcdsaP384Sha384 => {
-                let (nid, len) = if alg == Algorithm::EcdsaP256Sha256 {
-                    (Nid::X9_62_PRIME256V1, 32)
-                } else {
-                    (Nid::SECP384R1, 48)
-                };
+                let (nid, len) = if alg == Algorithm::EcdsaP256Sha256 { (Nid::X9_62_PRIME256V1, 32) } else { (Nid::SECP384R1, 48) };
                 if key.len() != 2 * len {
                     return Err(PublicKeyError::Malformed("ECDSA"));
                 }
                 let group = EcGroup::from_curve_name(nid)?;
                 let x = BigNum::from_slice(&key[..len])?;
                 let y = BigNum::from_slice(&key[len..])?;
-                Ok(PublicKey::Ec(
-                    alg,
-                    EcKey::from_public_key_affine_coordinates(&group, &x, &y)?,
-                    len,
-                ))
+                Ok(PublicKey::Ec(alg, EcKey::from_public_key_affine_coordinates(&group, &x, &y)?, len))
             }
             Algorithm::Ed25519 => {
                 if key.len() != 32 {
                     return Err(PublicKeyError::Malformed("Ed25519"));
                 }
-                Ok(PublicKey::Ed25519(PKey::public_key_from_raw_bytes(
-                    key,
-                    Id::ED25519,
-                )?))
+                Ok(PublicKey::Ed25519(PKey::public_key_from_raw_bytes(key, Id::ED25519)?))
             }
         }
     }
@@ -123,16 +112,13 @@ impl PublicKey {
                 if sig.len() != 2 * len {
                     return false;
                 }
-                let parts = BigNum::from_slice(&sig[..*len])
-                    .and_then(|r| Ok((r, BigNum::from_slice(&sig[*len..])?)));
+                let parts = BigNum::from_slice(&sig[..*len]).and_then(|r| Ok((r, BigNum::from_slice(&sig[*len..])?)));
                 let Ok((r, s)) = parts else { return false };
-                EcdsaSig::from_private_components(r, s)
-                    .and_then(|es| es.verify(d, key))
-                    .unwrap_or(false)
+                EcdsaSig::from_private_components(r, s).and_then(|es| es.verify(d, key)).unwrap_or(false)
             }
-            (PublicKey::Ed25519(key), SignInput::Message(m)) => Verifier::new_without_digest(key)
-                .and_then(|mut v| v.verify_oneshot(sig, m))
-                .unwrap_or(false),
+            (PublicKey::Ed25519(key), SignInput::Message(m)) => {
+                Verifier::new_without_digest(key).and_then(|mut v| v.verify_oneshot(sig, m)).unwrap_or(false)
+            }
             _ => false,
         }
     }

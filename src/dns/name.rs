@@ -413,15 +413,9 @@ mod tests {
     #[test]
     fn relative_names_and_limits() {
         let origin = parse_name(b"example.", None).unwrap();
-        assert_eq!(
-            parse_name(b"www", Some(&origin)).unwrap(),
-            b"\x03www\x07example\x00"
-        );
+        assert_eq!(parse_name(b"www", Some(&origin)).unwrap(), b"\x03www\x07example\x00");
         assert_eq!(parse_name(b"@", Some(&origin)).unwrap(), origin);
-        assert_eq!(
-            parse_name(&[b'a'; 64], Some(&origin)),
-            Err(NameError::LabelTooLong)
-        );
+        assert_eq!(parse_name(&[b'a'; 64], Some(&origin)), Err(NameError::LabelTooLong));
         assert_eq!(parse_name(b"a..b.", None), Err(NameError::EmptyLabel));
     }
 }

@@ -112,11 +112,7 @@ static TABLE: &[(u16, &str, Layout)] = &[
     (3, "MD", Layout::Fields(NAME_LC)),
     (4, "MF", Layout::Fields(NAME_LC)),
     (5, "CNAME", Layout::Fields(NAME_LC)),
-    (
-        6,
-        "SOA",
-        Layout::Fields(&[Name(true), Name(true), U32, Period, Period, Period, Period]),
-    ),
+    (6, "SOA", Layout::Fields(&[Name(true), Name(true), U32, Period, Period, Period, Period])),
     (7, "MB", Layout::Fields(NAME_LC)),
     (8, "MG", Layout::Fields(NAME_LC)),
     (9, "MR", Layout::Fields(NAME_LC)),
@@ -140,46 +136,20 @@ static TABLE: &[(u16, &str, Layout)] = &[
     (29, "LOC", Layout::Loc),
     (30, "NXT", Layout::Generic),
     (33, "SRV", Layout::Fields(&[U16, U16, U16, Name(true)])),
-    (
-        35,
-        "NAPTR",
-        Layout::Fields(&[U16, U16, Str, Str, Str, Name(true)]),
-    ),
+    (35, "NAPTR", Layout::Fields(&[U16, U16, Str, Str, Str, Name(true)])),
     (36, "KX", Layout::Fields(PREF_NAME)),
-    (
-        37,
-        "CERT",
-        Layout::Fields(&[CertType, U16, Algorithm, Base64]),
-    ),
+    (37, "CERT", Layout::Fields(&[CertType, U16, Algorithm, Base64])),
     (38, "A6", Layout::Generic),
     (39, "DNAME", Layout::Fields(NAME_LC)),
     (42, "APL", Layout::Apl),
     (43, "DS", Layout::Fields(DS_LIKE)),
     (44, "SSHFP", Layout::Fields(&[U8, U8, Hex])),
     (45, "IPSECKEY", Layout::Ipseckey),
-    (
-        46,
-        "RRSIG",
-        Layout::Fields(&[
-            TypeCode,
-            Algorithm,
-            U8,
-            U32,
-            Time,
-            Time,
-            U16,
-            Name(true),
-            Base64,
-        ]),
-    ),
+    (46, "RRSIG", Layout::Fields(&[TypeCode, Algorithm, U8, U32, Time, Time, U16, Name(true), Base64])),
     (47, "NSEC", Layout::Fields(&[Name(false), Bitmap])),
     (48, "DNSKEY", Layout::Fields(DNSKEY_LIKE)),
     (49, "DHCID", Layout::Fields(&[Base64])),
-    (
-        50,
-        "NSEC3",
-        Layout::Fields(&[U8, U8, U16, SaltHex, Base32Len, Bitmap]),
-    ),
+    (50, "NSEC3", Layout::Fields(&[U8, U8, U16, SaltHex, Base32Len, Bitmap])),
     (51, "NSEC3PARAM", Layout::Fields(&[U8, U8, U16, SaltHex])),
     (52, "TLSA", Layout::Fields(&[U8, U8, U8, Hex])),
     (53, "SMIMEA", Layout::Fields(&[U8, U8, U8, Hex])),
@@ -207,10 +177,7 @@ static TABLE: &[(u16, &str, Layout)] = &[
 
 /// Looks a type up by mnemonic (case-insensitive) or `TYPEnnn`.
 pub fn from_mnemonic(s: &[u8]) -> Option<u16> {
-    if let Some(entry) = TABLE
-        .iter()
-        .find(|(_, m, _)| m.as_bytes().eq_ignore_ascii_case(s))
-    {
+    if let Some(entry) = TABLE.iter().find(|(_, m, _)| m.as_bytes().eq_ignore_ascii_case(s)) {
         return Some(entry.0);
     }
     if s.len() > 4 && s[..4].eq_ignore_ascii_case(b"TYPE") {
@@ -229,18 +196,12 @@ pub fn mnemonic(code: u16) -> std::borrow::Cow<'static, str> {
 
 /// The RDATA layout of a type; unknown types are generic.
 pub fn layout(code: u16) -> Layout {
-    TABLE
-        .iter()
-        .find(|(c, _, _)| *c == code)
-        .map_or(Layout::Generic, |e| e.2)
+    TABLE.iter().find(|(c, _, _)| *c == code).map_or(Layout::Generic, |e| e.2)
 }
 
 /// True for types whose presence in an input zone the signer replaces with its own.
 pub fn is_dnssec_generated(code: u16) -> bool {
-    matches!(
-        code,
-        code::RRSIG | code::NSEC | code::NSEC3 | code::NSEC3PARAM
-    )
+    matches!(code, code::RRSIG | code::NSEC | code::NSEC3 | code::NSEC3PARAM)
 }
 
 #[cfg(test)]

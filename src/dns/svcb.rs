@@ -21,31 +21,18 @@ const KEYS: &[(u16, &str)] = &[
 ];
 
 fn bad(what: &'static str, text: &[u8]) -> RdataError {
-    RdataError::Bad {
-        what,
-        text: String::from_utf8_lossy(text).into_owned(),
-    }
+    RdataError::Bad { what, text: String::from_utf8_lossy(text).into_owned() }
 }
 
 fn key_number(name: &[u8]) -> Option<u16> {
-    if let Some((n, _)) = KEYS
-        .iter()
-        .find(|(_, k)| k.as_bytes().eq_ignore_ascii_case(name))
-    {
+    if let Some((n, _)) = KEYS.iter().find(|(_, k)| k.as_bytes().eq_ignore_ascii_case(name)) {
         return Some(*n);
     }
     let digits = name.strip_prefix(b"key")?;
-    if digits.is_empty()
-        || !digits.iter().all(u8::is_ascii_digit)
-        || (digits.len() > 1 && digits[0] == b'0')
-    {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || (digits.len() > 1 && digits[0] == b'0') {
         return None;
     }
-    std::str::from_utf8(digits)
-        .ok()?
-        .parse()
-        .ok()
-        .filter(|&n| n != 65535)
+    std::str::from_utf8(digits).ok()?.parse().ok().filter(|&n| n != 65535)
 }
 
 /// Splits a raw value on commas that are not escaped (`\,`).
@@ -87,9 +74,7 @@ fn value_wire(key: u16, raw: Option<&[u8]>) -> Result<Vec<u8>, RdataError> {
         }
         1 => {
             for item in split_commas(need()?) {
-                let v = decode_string(item)
-                    .filter(|v| !v.is_empty() && v.len() < 256)
-                    .ok_or_else(|| bad("SVCB alpn", item))?;
+                let v = decode_string(item).filter(|v| !v.is_empty() && v.len() < 256).ok_or_else(|| bad("SVCB alpn", item))?;
                 out.push(v.len() as u8);
                 out.extend_from_slice(&v);
             }
@@ -101,35 +86,26 @@ fn value_wire(key: u16, raw: Option<&[u8]>) -> Result<Vec<u8>, RdataError> {
         }
         3 => {
             let v = need()?;
-            let port: u16 = std::str::from_utf8(v)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| bad("SVCB port", v))?;
+            let port: u16 = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad("SVCB port", v))?;
             out.extend_from_slice(&port.to_be_bytes());
         }
         4 => {
             for item in split_commas(need()?) {
-                let a: std::net::Ipv4Addr = std::str::from_utf8(item)
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| bad("SVCB ipv4hint", item))?;
+                let a: std::net::Ipv4Addr =
+                    std::str::from_utf8(item).ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad("SVCB ipv4hint", item))?;
                 out.extend_from_slice(&a.octets());
             }
         }
         6 => {
             for item in split_commas(need()?) {
-                let a: std::net::Ipv6Addr = std::str::from_utf8(item)
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| bad("SVCB ipv6hint", item))?;
+                let a: std::net::Ipv6Addr =
+                    std::str::from_utf8(item).ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad("SVCB ipv6hint", item))?;
                 out.extend_from_slice(&a.octets());
             }
         }
         5 => {
             let v = need()?;
-            out = data_encoding::BASE64
-                .decode(v)
-                .map_err(|_| bad("SVCB ech", v))?;
+            out = data_encoding::BASE64.decode(v).map_err(|_| bad("SVCB ech", v))?;
         }
         _ => {
             if let Some(v) = raw {
@@ -149,23 +125,16 @@ fn value_wire(key: u16, raw: Option<&[u8]>) -> Result<Vec<u8>, RdataError> {
 /// Bad priority, target, key, value, or a key given twice.
 pub fn parse(tokens: &[Token<'_>], origin: &[u8]) -> Result<Vec<u8>, RdataError> {
     let prio_t = tokens.first().ok_or(RdataError::Missing("SVCB priority"))?;
-    let prio: u16 = std::str::from_utf8(prio_t.text)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("SVCB priority", prio_t.text))?;
+    let prio: u16 = std::str::from_utf8(prio_t.text).ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad("SVCB priority", prio_t.text))?;
     let target_t = tokens.get(1).ok_or(RdataError::Missing("SVCB target"))?;
-    let target =
-        parse_name(target_t.text, Some(origin)).map_err(|_| bad("SVCB target", target_t.text))?;
+    let target = parse_name(target_t.text, Some(origin)).map_err(|_| bad("SVCB target", target_t.text))?;
     let mut params: Vec<(u16, Vec<u8>)> = Vec::new();
     let mut i = 2;
     while i < tokens.len() {
         let t = &tokens[i];
         i += 1;
         let (key, raw): (&[u8], Option<&[u8]>) = match t.text.iter().position(|&c| c == b'=') {
-            Some(eq)
-                if eq + 1 == t.text.len()
-                    && tokens.get(i).is_some_and(|n| n.joined && n.quoted) =>
-            {
+            Some(eq) if eq + 1 == t.text.len() && tokens.get(i).is_some_and(|n| n.joined && n.quoted) => {
                 i += 1;
                 (&t.text[..eq], Some(tokens[i - 1].text))
             }

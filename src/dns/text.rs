@@ -62,11 +62,7 @@ pub fn parse_period(s: &[u8]) -> Option<u32> {
     let mut cur: Option<u64> = None;
     for &c in s {
         if c.is_ascii_digit() {
-            cur = Some(
-                cur.unwrap_or(0)
-                    .checked_mul(10)?
-                    .checked_add((c - b'0') as u64)?,
-            );
+            cur = Some(cur.unwrap_or(0).checked_mul(10)?.checked_add((c - b'0') as u64)?);
             continue;
         }
         let mult = match c.to_ascii_lowercase() {
@@ -93,10 +89,7 @@ pub fn parse_time(s: &[u8]) -> Option<u32> {
     let text = std::str::from_utf8(s).ok()?;
     if s.len() == 14 {
         let n = |a: usize, b: usize| text[a..b].parse::<i64>().ok();
-        let secs = civil_to_epoch(n(0, 4)?, n(4, 6)?, n(6, 8)?)?
-            + n(8, 10)? * 3600
-            + n(10, 12)? * 60
-            + n(12, 14)?;
+        let secs = civil_to_epoch(n(0, 4)?, n(4, 6)?, n(6, 8)?)? + n(8, 10)? * 3600 + n(10, 12)? * 60 + n(12, 14)?;
         // RFC 4034 section 3.1.5: serial number arithmetic, so wrap modulo 2^32.
         return Some(secs.rem_euclid(1 << 32) as u32);
     }
@@ -109,12 +102,7 @@ pub fn format_time(t: u32) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = epoch_days_to_civil(days);
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}{m:02}{d:02}{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 for a proleptic Gregorian date.

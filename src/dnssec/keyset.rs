@@ -28,24 +28,10 @@ impl KeyRoles {
         algs.sort();
         algs.dedup();
         for alg in algs {
-            let of_alg: Vec<usize> = (0..keys.len())
-                .filter(|&i| keys[i].info().algorithm == alg)
-                .collect();
-            let ksk: Vec<usize> = of_alg
-                .iter()
-                .copied()
-                .filter(|&i| keys[i].info().role.signs_keys())
-                .collect();
-            let zsk: Vec<usize> = of_alg
-                .iter()
-                .copied()
-                .filter(|&i| keys[i].info().role.signs_zone())
-                .collect();
-            let zone = if zsk.is_empty() {
-                ksk.clone()
-            } else {
-                zsk.clone()
-            };
+            let of_alg: Vec<usize> = (0..keys.len()).filter(|&i| keys[i].info().algorithm == alg).collect();
+            let ksk: Vec<usize> = of_alg.iter().copied().filter(|&i| keys[i].info().role.signs_keys()).collect();
+            let zsk: Vec<usize> = of_alg.iter().copied().filter(|&i| keys[i].info().role.signs_zone()).collect();
+            let zone = if zsk.is_empty() { ksk.clone() } else { zsk.clone() };
             let mut key = if ksk.is_empty() { zsk.clone() } else { ksk };
             if zsk_signs_dnskey {
                 key.extend(zsk);
@@ -60,10 +46,6 @@ impl KeyRoles {
 
     /// The keys that sign an RRset of type `rtype`.
     pub fn for_type(&self, rtype: u16) -> &[usize] {
-        if matches!(rtype, code::DNSKEY | code::CDS | code::CDNSKEY) {
-            &self.key_signers
-        } else {
-            &self.zone_signers
-        }
+        if matches!(rtype, code::DNSKEY | code::CDS | code::CDNSKEY) { &self.key_signers } else { &self.zone_signers }
     }
 }

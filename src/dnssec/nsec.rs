@@ -11,13 +11,7 @@ use crate::zone::{NodeKind, Rrset, Zone};
 /// Adds (or replaces) the NSEC RRset at every non-occluded node.
 pub fn add_chain(zone: &mut Zone) {
     let ttl = zone.denial_ttl();
-    let chain: Vec<usize> = zone
-        .nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| n.kind != NodeKind::Occluded)
-        .map(|(i, _)| i)
-        .collect();
+    let chain: Vec<usize> = zone.nodes.iter().enumerate().filter(|(_, n)| n.kind != NodeKind::Occluded).map(|(i, _)| i).collect();
     for (pos, &i) in chain.iter().enumerate() {
         let next = chain[(pos + 1) % chain.len()];
         let mut rdata = Vec::with_capacity(64);

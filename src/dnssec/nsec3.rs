@@ -24,11 +24,7 @@ pub struct Nsec3Params {
 
 impl Default for Nsec3Params {
     fn default() -> Self {
-        Nsec3Params {
-            iterations: 0,
-            salt: Vec::new(),
-            opt_out: false,
-        }
+        Nsec3Params { iterations: 0, salt: Vec::new(), opt_out: false }
     }
 }
 
@@ -95,11 +91,8 @@ pub fn add_chain(zone: &mut Zone, p: &Nsec3Params) -> Result<(), Nsec3Error> {
     ents.dedup();
     names.extend(ents.into_iter().map(|k| (k, Vec::new())));
 
-    let mut hashed: Vec<([u8; 20], usize)> = names
-        .par_iter()
-        .enumerate()
-        .map(|(i, (k, _))| (hash_name(&wire_of_key(k), &p.salt, p.iterations), i))
-        .collect();
+    let mut hashed: Vec<([u8; 20], usize)> =
+        names.par_iter().enumerate().map(|(i, (k, _))| (hash_name(&wire_of_key(k), &p.salt, p.iterations), i)).collect();
     hashed.par_sort_unstable();
     for w in hashed.windows(2) {
         if w[0].0 == w[1].0 {
@@ -124,17 +117,11 @@ pub fn add_chain(zone: &mut Zone, p: &Nsec3Params) -> Result<(), Nsec3Error> {
             rd.extend_from_slice(next);
             let mut types = names[*idx].1.clone();
             rd.extend_from_slice(&bitmap::encode(&mut types));
-            let label = data_encoding::BASE32HEX_NOPAD
-                .encode(hash)
-                .to_ascii_lowercase();
+            let label = data_encoding::BASE32HEX_NOPAD.encode(hash).to_ascii_lowercase();
             let mut wire = vec![label.len() as u8];
             wire.extend_from_slice(label.as_bytes());
             wire.extend_from_slice(&wire_of_key(&apex));
-            Node {
-                owner: key_from_wire(&wire).into_boxed_slice(),
-                kind: NodeKind::Authoritative,
-                rrsets: vec![Rrset::single(code::NSEC3, ttl, rd)],
-            }
+            Node { owner: key_from_wire(&wire).into(), kind: NodeKind::Authoritative, rrsets: vec![Rrset::single(code::NSEC3, ttl, rd)] }
         })
         .collect();
     Ok(())
@@ -172,13 +159,7 @@ mod tests {
         ];
         for (name, want) in cases {
             let h = hash_name(&parse_name(name.as_bytes(), None).unwrap(), &salt, 12);
-            assert_eq!(
-                data_encoding::BASE32HEX_NOPAD
-                    .encode(&h)
-                    .to_ascii_lowercase(),
-                want,
-                "{name}"
-            );
+            assert_eq!(data_encoding::BASE32HEX_NOPAD.encode(&h).to_ascii_lowercase(), want, "{name}");
         }
     }
 }

@@ -44,11 +44,7 @@ impl SerialPolicy {
         let bump = |candidate: u32| {
             // Newer in RFC 1982 terms: 0 < candidate - current < 2^31.
             let d = candidate.wrapping_sub(current);
-            if d != 0 && d < 0x8000_0000 {
-                candidate
-            } else {
-                current.wrapping_add(1)
-            }
+            if d != 0 && d < 0x8000_0000 { candidate } else { current.wrapping_add(1) }
         };
         match self {
             SerialPolicy::Keep => current,
@@ -130,18 +126,9 @@ mod tests {
         assert_eq!(SerialPolicy::Keep.next(5, 0), 5);
         assert_eq!(SerialPolicy::Increment.next(u32::MAX, 0), 0);
         assert_eq!(SerialPolicy::UnixTime.next(5, 1_700_000_000), 1_700_000_000);
-        assert_eq!(
-            SerialPolicy::UnixTime.next(1_800_000_000, 1_700_000_000),
-            1_800_000_001
-        );
+        assert_eq!(SerialPolicy::UnixTime.next(1_800_000_000, 1_700_000_000), 1_800_000_001);
         // 2026-11-24 00:00:00 UTC
-        assert_eq!(
-            SerialPolicy::DateCounter.next(1, 1_795_478_400),
-            2_026_112_400
-        );
-        assert_eq!(
-            SerialPolicy::DateCounter.next(2_026_112_400, 1_795_478_400),
-            2_026_112_401
-        );
+        assert_eq!(SerialPolicy::DateCounter.next(1, 1_795_478_400), 2_026_112_400);
+        assert_eq!(SerialPolicy::DateCounter.next(2_026_112_400, 1_795_478_400), 2_026_112_401);
     }
 }

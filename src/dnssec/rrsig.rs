@@ -45,8 +45,7 @@ impl RrsigFields {
             return None;
         }
         let u16at = |i: usize| u16::from_be_bytes([rdata[i], rdata[i + 1]]);
-        let u32at =
-            |i: usize| u32::from_be_bytes([rdata[i], rdata[i + 1], rdata[i + 2], rdata[i + 3]]);
+        let u32at = |i: usize| u32::from_be_bytes([rdata[i], rdata[i + 1], rdata[i + 2], rdata[i + 3]]);
         let nlen = crate::dns::name::wire_name_len(&rdata[18..])?;
         let fields = RrsigFields {
             type_covered: u16at(0),
@@ -65,13 +64,7 @@ impl RrsigFields {
 /// Appends the signed data for an RRset (RFC 4034 section 3.1.8.1) to `out`,
 /// starting from the RRSIG prefix. RDATA must already be canonical and
 /// sorted (the zone model guarantees both); the TTL is the original TTL.
-pub fn signed_data(
-    prefix: &[u8],
-    owner_wire: &[u8],
-    rrset: &Rrset,
-    original_ttl: u32,
-    out: &mut Vec<u8>,
-) {
+pub fn signed_data(prefix: &[u8], owner_wire: &[u8], rrset: &Rrset, original_ttl: u32, out: &mut Vec<u8>) {
     out.extend_from_slice(prefix);
     for rd in &rrset.rdatas {
         out.extend_from_slice(owner_wire);

@@ -48,9 +48,7 @@ pub enum SignError {
         error: PublicKeyError,
     },
     /// A signature did not verify on the host.
-    #[error(
-        "key {key} returned a signature over {owner} {rtype} that does not verify; nothing was written"
-    )]
+    #[error("key {key} returned a signature over {owner} {rtype} that does not verify; nothing was written")]
     BadSignature {
         /// The key.
         key: String,
@@ -141,40 +139,26 @@ struct Job {
 ///
 /// # Errors
 /// [`SignError`]; the zone is then in an undefined state and must not be written.
-pub fn sign_zone(
-    zone: &mut Zone,
-    keys: &[&dyn SigningKey],
-    policy: &Policy,
-    progress: &dyn Progress,
-) -> Result<SignStats, SignError> {
+pub fn sign_zone(zone: &mut Zone, keys: &[&dyn SigningKey], policy: &Policy, progress: &dyn Progress) -> Result<SignStats, SignError> {
     let started = Instant::now();
     if keys.is_empty() {
         return Err(SignError::NoKeys(KeyName(&zone.apex).to_string()));
     }
     let publics: Vec<PublicKey> = keys
         .iter()
-        .map(|k| {
-            PublicKey::from_dnskey(&k.info().dnskey).map_err(|error| SignError::PublicKey {
-                key: k.info().id.clone(),
-                error,
-            })
-        })
+        .map(|k| PublicKey::from_dnskey(&k.info().dnskey).map_err(|error| SignError::PublicKey { key: k.info().id.clone(), error }))
         .collect::<Result<_, _>>()?;
-    let mut stats = SignStats {
-        records: zone.record_count(),
-        ..SignStats::default()
-    };
+    let mut stats = SignStats { records: zone.record_count(), ..SignStats::default() };
     apex::prepare(zone, keys, policy)?;
+    let phase =
+        |name: &str| tracing::debug!(phase = name, elapsed = ?started.elapsed(), peak_rss_kb = crate::peak_rss_kb(), "signing phase done");
+    phase("apex");
     stats.serial = zone.soa_serial();
     match &policy.denial {
         Denial::Nsec => {
             zone.nsec3.clear();
             nsec::add_chain(zone);
-            stats.denial_records = zone
-                .nodes
-                .iter()
-                .filter(|n| n.rrset(code::NSEC).is_some())
-                .count();
+            stats.denial_records = zone.nodes.iter().filter(|n| n.rrset(code::NSEC).is_some()).count();
         }
         Denial::Nsec3(p) => {
             for n in &mut zone.nodes {
@@ -184,6 +168,7 @@ pub fn sign_zone(
             stats.denial_records = zone.nsec3.len();
         }
     }
+    phase("denial chain");
     let roles = KeyRoles::new(keys, policy.zsk_signs_dnskey);
     let mut key_stats: Vec<KeyStats> = keys
         .iter()
@@ -196,44 +181,20 @@ pub fn sign_zone(
         })
         .collect();
 
-    let (jobs, reused) = plan(zone, keys, &roles, policy, |apex, t| {
-        !(apex && t == code::ZONEMD)
-    });
+    let (jobs, reused) = plan(zone, keys, &roles, policy, |apex, t| !(apex && t == code::ZONEMD));
     stats.signatures_reused += reused;
+    phase("plan");
     progress.start(jobs.len() as u64);
-    run(
-        zone,
-        keys,
-        &publics,
-        policy,
-        &jobs,
-        &mut key_stats,
-        progress,
-    )?;
+    run(zone, keys, &publics, policy, &jobs, &mut key_stats, progress)?;
     stats.signatures_made += jobs.len();
+    phase("signatures");
     if policy.zonemd {
         zonemd::update_digest(zone)?;
-        let (jobs, _) = plan(zone, keys, &roles, policy, |apex, t| {
-            apex && t == code::ZONEMD
-        });
-        run(
-            zone,
-            keys,
-            &publics,
-            policy,
-            &jobs,
-            &mut key_stats,
-            progress,
-        )?;
+        let (jobs, _) = plan(zone, keys, &roles, policy, |apex, t| apex && t == code::ZONEMD);
+        run(zone, keys, &publics, policy, &jobs, &mut key_stats, progress)?;
         stats.signatures_made += jobs.len();
     }
-    stats.rrsets_signed = zone
-        .nodes
-        .iter()
-        .chain(&zone.nsec3)
-        .flat_map(|n| &n.rrsets)
-        .filter(|r| !r.sigs.is_empty())
-        .count();
+    stats.rrsets_signed = zone.nodes.iter().chain(&zone.nsec3).flat_map(|n| &n.rrsets).filter(|r| !r.sigs.is_empty()).count();
     stats.keys = key_stats;
     stats.seconds = started.elapsed().as_secs_f64();
     Ok(stats)
@@ -267,32 +228,20 @@ fn plan(
                     let Some((f, _)) = RrsigFields::parse(sig) else {
                         return false;
                     };
-                    let by_active = signers.iter().any(|&k| {
-                        keys[k].info().key_tag == f.key_tag
-                            && keys[k].info().algorithm.number() == f.algorithm
-                    });
+                    let by_active =
+                        signers.iter().any(|&k| keys[k].info().key_tag == f.key_tag && keys[k].info().algorithm.number() == f.algorithm);
                     let left = f.expiration.wrapping_sub(now);
-                    by_active
-                        && f.original_ttl == rr.ttl
-                        && left < 0x8000_0000
-                        && left > policy.refresh
+                    by_active && f.original_ttl == rr.ttl && left < 0x8000_0000 && left > policy.refresh
                 });
                 for &k in signers {
                     let info = keys[k].info();
                     let has = rr.sigs.iter().any(|s| {
-                        RrsigFields::parse(s).is_some_and(|(f, _)| {
-                            f.key_tag == info.key_tag && f.algorithm == info.algorithm.number()
-                        })
+                        RrsigFields::parse(s).is_some_and(|(f, _)| f.key_tag == info.key_tag && f.algorithm == info.algorithm.number())
                     });
                     if has {
                         reused += 1;
                     } else {
-                        jobs.push(Job {
-                            nsec3: is_nsec3,
-                            node: ni as u32,
-                            rrset: ri as u16,
-                            key: k as u16,
-                        });
+                        jobs.push(Job { nsec3: is_nsec3, node: ni as u32, rrset: ri as u16, key: k as u16 });
                     }
                 }
             }
@@ -313,11 +262,7 @@ fn jitter_for(owner: &[u8], rtype: u16, key_tag: u16, jitter: u32) -> u32 {
         return 0;
     }
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in owner
-        .iter()
-        .chain(&rtype.to_be_bytes())
-        .chain(&key_tag.to_be_bytes())
-    {
+    for &b in owner.iter().chain(&rtype.to_be_bytes()).chain(&key_tag.to_be_bytes()) {
         h ^= b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -350,23 +295,16 @@ fn run(
         let prepared: Vec<(RrsigFields, SignInput)> = chunk
             .par_iter()
             .map(|j| {
-                let node = if j.nsec3 {
-                    &zone_ref.nsec3[j.node as usize]
-                } else {
-                    &zone_ref.nodes[j.node as usize]
-                };
+                let node = if j.nsec3 { &zone_ref.nsec3[j.node as usize] } else { &zone_ref.nodes[j.node as usize] };
                 let rr = &node.rrsets[j.rrset as usize];
                 let owner = wire_of_key(&node.owner);
-                let labels =
-                    key_label_count(&node.owner) - usize::from(key_is_wildcard(&node.owner));
-                let expiration = (policy.now as u32)
-                    .wrapping_add(policy.validity)
-                    .wrapping_sub(jitter_for(
-                        &node.owner,
-                        rr.rtype,
-                        info.key_tag,
-                        policy.jitter,
-                    ));
+                let labels = key_label_count(&node.owner) - usize::from(key_is_wildcard(&node.owner));
+                let expiration = (policy.now as u32).wrapping_add(policy.validity).wrapping_sub(jitter_for(
+                    &node.owner,
+                    rr.rtype,
+                    info.key_tag,
+                    policy.jitter,
+                ));
                 let fields = RrsigFields {
                     type_covered: rr.rtype,
                     algorithm: info.algorithm.number(),
@@ -387,24 +325,13 @@ fn run(
         let sigs = key.sign_batch(&inputs)?;
         key_stats[k as usize].sign_seconds += t.elapsed().as_secs_f64();
         if sigs.len() != inputs.len() {
-            return Err(SignError::Count {
-                key: info.id.clone(),
-                got: sigs.len(),
-                want: inputs.len(),
-            });
+            return Err(SignError::Count { key: info.id.clone(), got: sigs.len(), want: inputs.len() });
         }
         if policy.verify || key.is_device() {
             let public = &publics[k as usize];
-            if let Some(bad) = (0..sigs.len())
-                .into_par_iter()
-                .find_any(|&i| !public.verify(&inputs[i], &sigs[i]))
-            {
+            if let Some(bad) = (0..sigs.len()).into_par_iter().find_any(|&i| !public.verify(&inputs[i], &sigs[i])) {
                 let j = chunk[bad];
-                let node = if j.nsec3 {
-                    &zone.nsec3[j.node as usize]
-                } else {
-                    &zone.nodes[j.node as usize]
-                };
+                let node = if j.nsec3 { &zone.nsec3[j.node as usize] } else { &zone.nodes[j.node as usize] };
                 return Err(SignError::BadSignature {
                     key: info.id.clone(),
                     owner: KeyName(&node.owner).to_string(),
@@ -415,11 +342,7 @@ fn run(
         for ((j, (fields, _)), sig) in chunk.iter().zip(prepared).zip(sigs) {
             let mut rd = fields.prefix();
             rd.extend_from_slice(&sig);
-            let node = if j.nsec3 {
-                &mut zone.nsec3[j.node as usize]
-            } else {
-                &mut zone.nodes[j.node as usize]
-            };
+            let node = if j.nsec3 { &mut zone.nsec3[j.node as usize] } else { &mut zone.nodes[j.node as usize] };
             let rr = &mut node.rrsets[j.rrset as usize];
             rr.sigs.push(rd.into_boxed_slice());
             rr.sigs.sort_unstable();

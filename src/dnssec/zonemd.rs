@@ -60,12 +60,8 @@ fn digest_node(h: &mut Sha384, node: &Node, apex: bool) {
         h.update(rd);
     };
     // All RRSIGs at the node form one RRset of type RRSIG, sorted by RDATA.
-    let mut sigs: Vec<(&[u8], u32)> = node
-        .rrsets
-        .iter()
-        .filter(|r| !(apex && r.rtype == code::ZONEMD))
-        .flat_map(|r| r.sigs.iter().map(move |s| (&**s, r.ttl)))
-        .collect();
+    let mut sigs: Vec<(&[u8], u32)> =
+        node.rrsets.iter().filter(|r| !(apex && r.rtype == code::ZONEMD)).flat_map(|r| r.sigs.iter().map(move |s| (&**s, r.ttl))).collect();
     sigs.sort_unstable();
     let mut sigs_done = false;
     for rr in &node.rrsets {

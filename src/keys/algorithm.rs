@@ -3,9 +3,7 @@
 use std::fmt;
 
 /// A DNSSEC signing algorithm the signer can sign with.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Algorithm {
     /// RSA/SHA-256, algorithm 8 (RFC 5702).
     RsaSha256,
@@ -52,13 +50,8 @@ const MNEMONICS: &[(u8, &str)] = &[
 
 impl Algorithm {
     /// Every supported algorithm.
-    pub const ALL: [Algorithm; 5] = [
-        Algorithm::RsaSha256,
-        Algorithm::RsaSha512,
-        Algorithm::EcdsaP256Sha256,
-        Algorithm::EcdsaP384Sha384,
-        Algorithm::Ed25519,
-    ];
+    pub const ALL: [Algorithm; 5] =
+        [Algorithm::RsaSha256, Algorithm::RsaSha512, Algorithm::EcdsaP256Sha256, Algorithm::EcdsaP384Sha384, Algorithm::Ed25519];
 
     /// The IANA number.
     pub fn number(self) -> u8 {
@@ -78,10 +71,7 @@ impl Algorithm {
 
     /// The IANA mnemonic (`ECDSAP256SHA256`).
     pub fn mnemonic(self) -> &'static str {
-        MNEMONICS
-            .iter()
-            .find(|(n, _)| *n == self.number())
-            .map_or("?", |(_, m)| m)
+        MNEMONICS.iter().find(|(n, _)| *n == self.number()).map_or("?", |(_, m)| m)
     }
 
     /// The hash signed by this algorithm.
@@ -105,10 +95,7 @@ impl Algorithm {
         if let Ok(n) = std::str::from_utf8(s).ok()?.parse::<u8>() {
             return Some(n);
         }
-        MNEMONICS
-            .iter()
-            .find(|(_, m)| m.as_bytes().eq_ignore_ascii_case(s))
-            .map(|(n, _)| *n)
+        MNEMONICS.iter().find(|(_, m)| m.as_bytes().eq_ignore_ascii_case(s)).map(|(n, _)| *n)
     }
 
     /// Reads a supported algorithm from a number, mnemonic or short name

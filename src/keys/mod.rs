@@ -31,9 +31,7 @@ impl Role {
     /// DNSKEY flags for the role (SEP bit for KSK and CSK).
     pub fn flags(self) -> u16 {
         match self {
-            Role::Ksk | Role::Csk => {
-                crate::crypto::dnskey::FLAG_ZONE | crate::crypto::dnskey::FLAG_SEP
-            }
+            Role::Ksk | Role::Csk => crate::crypto::dnskey::FLAG_ZONE | crate::crypto::dnskey::FLAG_SEP,
             Role::Zsk => crate::crypto::dnskey::FLAG_ZONE,
         }
     }

@@ -37,11 +37,7 @@ impl std::fmt::Debug for PrivateKey {
 }
 
 fn ossl<'a>(id: &'a str, op: &'static str) -> impl Fn(openssl::error::ErrorStack) -> KeyError + 'a {
-    move |e| KeyError::Crypto {
-        id: id.to_owned(),
-        op,
-        detail: e.to_string(),
-    }
+    move |e| KeyError::Crypto { id: id.to_owned(), op, detail: e.to_string() }
 }
 
 impl PrivateKey {
@@ -54,9 +50,7 @@ impl PrivateKey {
         Ok(match alg {
             Algorithm::RsaSha256 | Algorithm::RsaSha512 => {
                 if !(1024..=4096).contains(&bits) {
-                    return Err(KeyError::Unsupported(format!(
-                        "{alg} with {bits} bits (1024-4096)"
-                    )));
+                    return Err(KeyError::Unsupported(format!("{alg} with {bits} bits (1024-4096)")));
                 }
                 PrivateKey::Rsa(Rsa::generate(bits).map_err(&e)?)
             }
@@ -91,10 +85,7 @@ impl PrivateKey {
             }
             PrivateKey::Ec(key, _) => {
                 let mut ctx = BigNumContext::new().map_err(&e)?;
-                let bytes = key
-                    .public_key()
-                    .to_bytes(key.group(), PointConversionForm::UNCOMPRESSED, &mut ctx)
-                    .map_err(&e)?;
+                let bytes = key.public_key().to_bytes(key.group(), PointConversionForm::UNCOMPRESSED, &mut ctx).map_err(&e)?;
                 bytes[1..].to_vec()
             }
             PrivateKey::Ed25519(k) => k.raw_public_key().map_err(&e)?,
@@ -111,9 +102,7 @@ impl PrivateKey {
             (PrivateKey::Rsa(rsa), SignInput::Digest(d)) => {
                 let di = digest_info(alg.hash(), d);
                 let mut sig = vec![0u8; rsa.size() as usize];
-                let n = rsa
-                    .private_encrypt(&di, &mut sig, Padding::PKCS1)
-                    .map_err(&e)?;
+                let n = rsa.private_encrypt(&di, &mut sig, Padding::PKCS1).map_err(&e)?;
                 sig.truncate(n);
                 Ok(sig)
             }
@@ -127,11 +116,7 @@ impl PrivateKey {
                 let mut signer = Signer::new_without_digest(k).map_err(&e)?;
                 signer.sign_oneshot_to_vec(m).map_err(&e)
             }
-            _ => Err(KeyError::Crypto {
-                id: id.to_owned(),
-                op: "signing",
-                detail: "input kind does not match the key".into(),
-            }),
+            _ => Err(KeyError::Crypto { id: id.to_owned(), op: "signing", detail: "input kind does not match the key".into() }),
         }
     }
 
@@ -140,20 +125,13 @@ impl PrivateKey {
     /// # Errors
     /// A seed of the wrong length.
     pub fn ed25519_from_seed(seed: &[u8]) -> Result<Self, openssl::error::ErrorStack> {
-        Ok(PrivateKey::Ed25519(PKey::private_key_from_raw_bytes(
-            seed,
-            Id::ED25519,
-        )?))
+        Ok(PrivateKey::Ed25519(PKey::private_key_from_raw_bytes(seed, Id::ED25519)?))
     }
 }
 
 /// Curve and coordinate length for the ECDSA algorithms.
 pub fn ec_params(alg: Algorithm) -> (Nid, usize) {
-    if alg == Algorithm::EcdsaP384Sha384 {
-        (Nid::SECP384R1, 48)
-    } else {
-        (Nid::X9_62_PRIME256V1, 32)
-    }
+    if alg == Algorithm::EcdsaP384Sha384 { (Nid::SECP384R1, 48) } else { (Nid::X9_62_PRIME256V1, 32) }
 }
 
 /// A software key ready to sign.
@@ -192,10 +170,7 @@ impl SigningKey for SoftwareKey {
     }
 
     fn sign_batch(&self, inputs: &[SignInput]) -> Result<Vec<Vec<u8>>, KeyError> {
-        inputs
-            .par_iter()
-            .map(|i| self.private.sign(self.info.algorithm, i, &self.info.id))
-            .collect()
+        inputs.par_iter().map(|i| self.private.sign(self.info.algorithm, i, &self.info.id)).collect()
     }
 }
 
@@ -225,18 +200,12 @@ impl SoftwareStore {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => {
-                return Err(KeyError::Io {
-                    path: self.dir.clone(),
-                    source,
-                });
+                return Err(KeyError::Io { path: self.dir.clone(), source });
             }
         };
         let mut out = Vec::new();
         for entry in rd {
-            let entry = entry.map_err(|source| KeyError::Io {
-                path: self.dir.clone(),
-                source,
-            })?;
+            let entry = entry.map_err(|source| KeyError::Io { path: self.dir.clone(), source })?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if !(name.starts_with('K') && name.ends_with(".key")) {
                 continue;
@@ -246,9 +215,7 @@ impl SoftwareStore {
                 out.push(info);
             }
         }
-        out.sort_by(|a, b| {
-            (&a.zone, a.role.as_str(), a.key_tag).cmp(&(&b.zone, b.role.as_str(), b.key_tag))
-        });
+        out.sort_by(|a, b| (&a.zone, a.role.as_str(), a.key_tag).cmp(&(&b.zone, b.role.as_str(), b.key_tag)));
         Ok(out)
     }
 
@@ -258,9 +225,7 @@ impl SoftwareStore {
     /// [`KeyError::NotFound`] listing the keys present, or file errors.
     pub fn open(&self, zone: Option<&str>, wanted: &str) -> Result<SoftwareKey, KeyError> {
         let keys = self.list(zone)?;
-        let found = keys
-            .iter()
-            .find(|k| k.id == wanted || k.key_tag.to_string() == wanted);
+        let found = keys.iter().find(|k| k.id == wanted || k.key_tag.to_string() == wanted);
         match found {
             Some(info) => self.open_info(info.clone()),
             None => Err(KeyError::NotFound {
@@ -268,15 +233,7 @@ impl SoftwareStore {
                 store: self.dir.display().to_string(),
                 available: keys
                     .iter()
-                    .map(|k| {
-                        format!(
-                            "{} ({} {} tag {})",
-                            k.id,
-                            k.role.as_str(),
-                            k.algorithm.mnemonic(),
-                            k.key_tag
-                        )
-                    })
+                    .map(|k| format!("{} ({} {} tag {})", k.id, k.role.as_str(), k.algorithm.mnemonic(), k.key_tag))
                     .collect(),
             }),
         }
@@ -287,23 +244,14 @@ impl SoftwareStore {
     /// # Errors
     /// File errors or a private key that does not match its public key.
     pub fn open_zone(&self, zone: &str) -> Result<Vec<SoftwareKey>, KeyError> {
-        self.list(Some(zone))?
-            .into_iter()
-            .map(|i| self.open_info(i))
-            .collect()
+        self.list(Some(zone))?.into_iter().map(|i| self.open_info(i)).collect()
     }
 
     fn open_info(&self, info: KeyInfo) -> Result<SoftwareKey, KeyError> {
         let path = self.dir.join(format!("{}.private", info.id));
         let (alg, private) = bind_format::read_private(&path)?;
         if alg != info.algorithm {
-            return Err(KeyError::Format {
-                path,
-                reason: format!(
-                    "algorithm {alg} does not match the .key file's {}",
-                    info.algorithm
-                ),
-            });
+            return Err(KeyError::Format { path, reason: format!("algorithm {alg} does not match the .key file's {}", info.algorithm) });
         }
         SoftwareKey::new(info, private)
     }
@@ -312,13 +260,7 @@ impl SoftwareStore {
     ///
     /// # Errors
     /// Key generation or file errors.
-    pub fn generate(
-        &self,
-        zone_wire: &[u8],
-        alg: Algorithm,
-        role: Role,
-        bits: u32,
-    ) -> Result<KeyInfo, KeyError> {
+    pub fn generate(&self, zone_wire: &[u8], alg: Algorithm, role: Role, bits: u32) -> Result<KeyInfo, KeyError> {
         let private = PrivateKey::generate(alg, bits)?;
         self.store(zone_wire, alg, role, private)
     }
@@ -327,32 +269,13 @@ impl SoftwareStore {
     ///
     /// # Errors
     /// File errors.
-    pub fn store(
-        &self,
-        zone_wire: &[u8],
-        alg: Algorithm,
-        role: Role,
-        private: PrivateKey,
-    ) -> Result<KeyInfo, KeyError> {
+    pub fn store(&self, zone_wire: &[u8], alg: Algorithm, role: Role, private: PrivateKey) -> Result<KeyInfo, KeyError> {
         let dnskey = dnskey_rdata(role.flags(), alg, &private.public_key_field()?);
-        let zone = crate::dns::name::WireName(zone_wire)
-            .to_string()
-            .to_ascii_lowercase();
+        let zone = crate::dns::name::WireName(zone_wire).to_string().to_ascii_lowercase();
         let tag = key_tag(&dnskey);
         let id = format!("K{zone}+{:03}+{tag:05}", alg.number());
-        let info = KeyInfo {
-            id,
-            backend: "software",
-            zone,
-            algorithm: alg,
-            role,
-            dnskey,
-            key_tag: tag,
-        };
-        std::fs::create_dir_all(&self.dir).map_err(|source| KeyError::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
+        let info = KeyInfo { id, backend: "software", zone, algorithm: alg, role, dnskey, key_tag: tag };
+        std::fs::create_dir_all(&self.dir).map_err(|source| KeyError::Io { path: self.dir.clone(), source })?;
         bind_format::write_key_files(&self.dir, &info, &private)?;
         Ok(info)
     }

@@ -58,16 +58,10 @@ pub fn verify_zone(zone: &Zone, now: u32, window: u32) -> Report {
     let dnskeys: Vec<(&[u8], Option<PublicKey>)> = zone
         .apex_node()
         .rrset(code::DNSKEY)
-        .map(|r| {
-            r.rdatas
-                .iter()
-                .map(|d| (&**d, PublicKey::from_dnskey(d).ok()))
-                .collect()
-        })
+        .map(|r| r.rdatas.iter().map(|d| (&**d, PublicKey::from_dnskey(d).ok())).collect())
         .unwrap_or_default();
     if dnskeys.is_empty() {
-        rep.signature_errors
-            .push("no DNSKEY RRset at the apex".into());
+        rep.signature_errors.push("no DNSKEY RRset at the apex".into());
     }
     let algorithms: BTreeSet<u8> = dnskeys
         .iter()
@@ -80,19 +74,12 @@ pub fn verify_zone(zone: &Zone, now: u32, window: u32) -> Report {
         for rr in &node.rrsets {
             let name = || format!("{} {}", KeyName(&node.owner), rtype::mnemonic(rr.rtype));
             if rr.rtype == code::RRSIG {
-                push_limited(&mut rep.signature_errors, || {
-                    format!(
-                        "{}: RRSIG covering a type not present",
-                        KeyName(&node.owner)
-                    )
-                });
+                push_limited(&mut rep.signature_errors, || format!("{}: RRSIG covering a type not present", KeyName(&node.owner)));
                 continue;
             }
             if !node.signs(rr.rtype) {
                 if !rr.sigs.is_empty() {
-                    push_limited(&mut rep.signature_errors, || {
-                        format!("{}: signed, but it is not authoritative data", name())
-                    });
+                    push_limited(&mut rep.signature_errors, || format!("{}: signed, but it is not authoritative data", name()));
                 }
                 continue;
             }
@@ -100,52 +87,27 @@ pub fn verify_zone(zone: &Zone, now: u32, window: u32) -> Report {
             for sig in &rr.sigs {
                 rep.signatures += 1;
                 let Some((f, sigbytes)) = RrsigFields::parse(sig) else {
-                    push_limited(&mut rep.signature_errors, || {
-                        format!("{}: malformed RRSIG", name())
-                    });
+                    push_limited(&mut rep.signature_errors, || format!("{}: malformed RRSIG", name()));
                     continue;
                 };
-                let problem = check_sig(
-                    &f,
-                    sigbytes,
-                    rr,
-                    &owner_wire,
-                    labels,
-                    &apex_wire,
-                    &dnskeys,
-                    now,
-                );
+                let problem = check_sig(&f, sigbytes, rr, &owner_wire, labels, &apex_wire, &dnskeys, now);
                 match problem {
                     Some(p) => push_limited(&mut rep.signature_errors, || {
-                        format!(
-                            "{}: RRSIG key tag {} alg {}: {p}",
-                            name(),
-                            f.key_tag,
-                            f.algorithm
-                        )
+                        format!("{}: RRSIG key tag {} alg {}: {p}", name(), f.key_tag, f.algorithm)
                     }),
                     None => {
                         good_algs.insert(f.algorithm);
-                        rep.earliest_expiration = Some(
-                            rep.earliest_expiration
-                                .map_or(f.expiration, |e| e.min(f.expiration)),
-                        );
+                        rep.earliest_expiration = Some(rep.earliest_expiration.map_or(f.expiration, |e| e.min(f.expiration)));
                         if f.expiration.wrapping_sub(now) < window {
                             push_limited(&mut rep.expiring, || {
-                                format!(
-                                    "{} expires {}",
-                                    name(),
-                                    crate::dns::text::format_time(f.expiration)
-                                )
+                                format!("{} expires {}", name(), crate::dns::text::format_time(f.expiration))
                             });
                         }
                     }
                 }
             }
             for a in algorithms.difference(&good_algs) {
-                push_limited(&mut rep.signature_errors, || {
-                    format!("{}: no valid signature by algorithm {a}", name())
-                });
+                push_limited(&mut rep.signature_errors, || format!("{}: no valid signature by algorithm {a}", name()));
             }
         }
     }
@@ -173,22 +135,13 @@ fn check_sig(
         return Some(format!("labels field {} should be {labels}", f.labels));
     }
     if f.original_ttl != rr.ttl {
-        return Some(format!(
-            "original TTL {} differs from the RRset TTL {}",
-            f.original_ttl, rr.ttl
-        ));
+        return Some(format!("original TTL {} differs from the RRset TTL {}", f.original_ttl, rr.ttl));
     }
     if now.wrapping_sub(f.inception) >= 0x8000_0000 {
-        return Some(format!(
-            "not valid before {}",
-            crate::dns::text::format_time(f.inception)
-        ));
+        return Some(format!("not valid before {}", crate::dns::text::format_time(f.inception)));
     }
     if f.expiration.wrapping_sub(now) >= 0x8000_0000 {
-        return Some(format!(
-            "expired at {}",
-            crate::dns::text::format_time(f.expiration)
-        ));
+        return Some(format!("expired at {}", crate::dns::text::format_time(f.expiration)));
     }
     let mut data = Vec::with_capacity(512);
     signed_data(&f.prefix(), owner_wire, rr, f.original_ttl, &mut data);
@@ -200,19 +153,12 @@ fn check_sig(
     if candidates.is_empty() {
         return Some("no matching DNSKEY".into());
     }
-    if candidates.iter().any(|k| k.verify_data(&data, sig)) {
-        None
-    } else {
-        Some("signature does not verify".into())
-    }
+    if candidates.iter().any(|k| k.verify_data(&data, sig)) { None } else { Some("signature does not verify".into()) }
 }
 
 fn check_chain(zone: &Zone, rep: &mut Report) {
     let has_nsec = zone.nodes.iter().any(|n| n.rrset(code::NSEC).is_some());
-    let param = zone
-        .apex_node()
-        .rrset(code::NSEC3PARAM)
-        .and_then(|r| r.rdatas.first().cloned());
+    let param = zone.apex_node().rrset(code::NSEC3PARAM).and_then(|r| r.rdatas.first().cloned());
     match (has_nsec, param, zone.nsec3.is_empty()) {
         (true, None, true) => {
             rep.chain = "nsec".into();
@@ -228,8 +174,7 @@ fn check_chain(zone: &Zone, rep: &mut Report) {
         }
         _ => {
             rep.chain = "mixed".into();
-            rep.chain_errors
-                .push("both NSEC and NSEC3 records, or NSEC3 without NSEC3PARAM".into());
+            rep.chain_errors.push("both NSEC and NSEC3 records, or NSEC3 without NSEC3PARAM".into());
         }
     }
 }
@@ -254,9 +199,7 @@ fn check_nsec(zone: &Zone, rep: &mut Report) {
         let h = have.rrset(code::NSEC).map(|r| &r.rdatas);
         let w = want.rrset(code::NSEC).map(|r| &r.rdatas);
         if h != w {
-            push_limited(&mut rep.chain_errors, || {
-                describe(have, h.is_some(), w.is_some(), "NSEC")
-            });
+            push_limited(&mut rep.chain_errors, || describe(have, h.is_some(), w.is_some(), "NSEC"));
         }
     }
 }
@@ -264,76 +207,46 @@ fn check_nsec(zone: &Zone, rep: &mut Report) {
 fn describe(node: &Node, have: bool, want: bool, what: &str) -> String {
     match (have, want) {
         (false, true) => format!("{}: {what} missing", KeyName(&node.owner)),
-        (true, false) => format!(
-            "{}: {what} present at a name that must not have one",
-            KeyName(&node.owner)
-        ),
-        _ => format!(
-            "{}: {what} next name or type bitmap wrong",
-            KeyName(&node.owner)
-        ),
+        (true, false) => format!("{}: {what} present at a name that must not have one", KeyName(&node.owner)),
+        _ => format!("{}: {what} next name or type bitmap wrong", KeyName(&node.owner)),
     }
 }
 
 fn check_nsec3(zone: &Zone, param: &[u8], rep: &mut Report) {
     if param.len() < 5 || param[0] != 1 {
-        rep.chain_errors
-            .push("NSEC3PARAM unsupported or malformed".into());
+        rep.chain_errors.push("NSEC3PARAM unsupported or malformed".into());
         return;
     }
     let salt_len = param[4] as usize;
     let iterations = u16::from_be_bytes([param[2], param[3]]);
     let salt = param.get(5..5 + salt_len).unwrap_or_default().to_vec();
-    let opt_out = zone.nsec3.iter().any(|n| {
-        n.rrset(code::NSEC3)
-            .and_then(|r| r.rdatas.first())
-            .is_some_and(|d| d.get(1).is_some_and(|f| f & 1 == 1))
-    });
+    let opt_out = zone
+        .nsec3
+        .iter()
+        .any(|n| n.rrset(code::NSEC3).and_then(|r| r.rdatas.first()).is_some_and(|d| d.get(1).is_some_and(|f| f & 1 == 1)));
     let mut expected = stripped(zone);
-    let p = Nsec3Params {
-        iterations,
-        salt,
-        opt_out,
-    };
+    let p = Nsec3Params { iterations, salt, opt_out };
     if let Err(e) = crate::dnssec::nsec3::add_chain(&mut expected, &p) {
         rep.chain_errors.push(e.to_string());
         return;
     }
-    let have: Vec<(&[u8], &[Box<[u8]>])> = zone
-        .nsec3
-        .iter()
-        .filter_map(|n| {
-            n.rrset(code::NSEC3)
-                .map(|r| (&*n.owner, r.rdatas.as_slice()))
-        })
-        .collect();
-    let want: Vec<(&[u8], &[Box<[u8]>])> = expected
-        .nsec3
-        .iter()
-        .filter_map(|n| {
-            n.rrset(code::NSEC3)
-                .map(|r| (&*n.owner, r.rdatas.as_slice()))
-        })
-        .collect();
+    let have: Vec<(&[u8], &[Box<[u8]>])> =
+        zone.nsec3.iter().filter_map(|n| n.rrset(code::NSEC3).map(|r| (&*n.owner, r.rdatas.as_slice()))).collect();
+    let want: Vec<(&[u8], &[Box<[u8]>])> =
+        expected.nsec3.iter().filter_map(|n| n.rrset(code::NSEC3).map(|r| (&*n.owner, r.rdatas.as_slice()))).collect();
     if have != want {
         let hs: BTreeSet<_> = have.iter().map(|(o, _)| *o).collect();
         let ws: BTreeSet<_> = want.iter().map(|(o, _)| *o).collect();
         for o in ws.difference(&hs) {
-            push_limited(&mut rep.chain_errors, || {
-                format!("NSEC3 {} missing", KeyName(o))
-            });
+            push_limited(&mut rep.chain_errors, || format!("NSEC3 {} missing", KeyName(o)));
         }
         for o in hs.difference(&ws) {
-            push_limited(&mut rep.chain_errors, || {
-                format!("NSEC3 {} matches no name of the zone", KeyName(o))
-            });
+            push_limited(&mut rep.chain_errors, || format!("NSEC3 {} matches no name of the zone", KeyName(o)));
         }
         if hs == ws {
             for ((o, h), (_, w)) in have.iter().zip(&want) {
                 if h != w {
-                    push_limited(&mut rep.chain_errors, || {
-                        format!("NSEC3 {}: next hash or type bitmap wrong", KeyName(o))
-                    });
+                    push_limited(&mut rep.chain_errors, || format!("NSEC3 {}: next hash or type bitmap wrong", KeyName(o)));
                 }
             }
         }

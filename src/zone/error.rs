@@ -22,10 +22,7 @@ pub struct Sources {
 impl Sources {
     /// `file:line` for a position.
     pub fn at(&self, pos: SourcePos) -> String {
-        let f = self
-            .files
-            .get(pos.file as usize)
-            .map_or("<generated>", String::as_str);
+        let f = self.files.get(pos.file as usize).map_or("<generated>", String::as_str);
         format!("{f}:{}", pos.line)
     }
 }
@@ -137,9 +134,7 @@ pub enum Problem {
     #[error("more than one DNAME record at {0}")]
     MultipleDname(String),
     /// Data below a DNAME (refused unless occluded data is allowed).
-    #[error(
-        "{name} is below the DNAME at {dname} (occluded data; use --allow-occluded to keep it unsigned)"
-    )]
+    #[error("{name} is below the DNAME at {dname} (occluded data; use --allow-occluded to keep it unsigned)")]
     BelowDname {
         /// The occluded owner.
         name: String,

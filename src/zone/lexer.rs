@@ -41,11 +41,7 @@ pub struct Lexer<'a> {
 impl<'a> Lexer<'a> {
     /// A lexer at the start of `data`.
     pub fn new(data: &'a [u8]) -> Self {
-        Lexer {
-            data,
-            pos: 0,
-            line: 1,
-        }
+        Lexer { data, pos: 0, line: 1 }
     }
 
     /// The line the lexer is on, for errors.
@@ -60,10 +56,7 @@ impl<'a> Lexer<'a> {
     /// # Errors
     /// Unbalanced parentheses, unterminated quotes, stray control characters;
     /// [`Lexer::line`] then tells where.
-    pub fn next_entry(
-        &mut self,
-        tokens: &mut Vec<Token<'a>>,
-    ) -> Result<Option<EntryStart>, LexError> {
+    pub fn next_entry(&mut self, tokens: &mut Vec<Token<'a>>) -> Result<Option<EntryStart>, LexError> {
         tokens.clear();
         let data = self.data;
         let mut depth = 0u32;
@@ -104,10 +97,7 @@ impl<'a> Lexer<'a> {
                 b'(' => {
                     depth += 1;
                     self.pos += 1;
-                    start.get_or_insert(EntryStart {
-                        line: self.line,
-                        blank_owner: line_blank,
-                    });
+                    start.get_or_insert(EntryStart { line: self.line, blank_owner: line_blank });
                 }
                 b')' => {
                     if depth == 0 {
@@ -117,10 +107,7 @@ impl<'a> Lexer<'a> {
                     self.pos += 1;
                 }
                 b'"' => {
-                    start.get_or_insert(EntryStart {
-                        line: self.line,
-                        blank_owner: line_blank,
-                    });
+                    start.get_or_insert(EntryStart { line: self.line, blank_owner: line_blank });
                     self.pos += 1;
                     let begin = self.pos;
                     loop {
@@ -136,11 +123,7 @@ impl<'a> Lexer<'a> {
                         }
                     }
                     let end = self.pos.min(data.len());
-                    tokens.push(Token {
-                        text: &data[begin..end],
-                        quoted: true,
-                        joined,
-                    });
+                    tokens.push(Token { text: &data[begin..end], quoted: true, joined });
                     gap = false;
                     self.pos += 1;
                 }
@@ -148,10 +131,7 @@ impl<'a> Lexer<'a> {
                     return Err(LexError::ControlChar(c));
                 }
                 _ => {
-                    start.get_or_insert(EntryStart {
-                        line: self.line,
-                        blank_owner: line_blank,
-                    });
+                    start.get_or_insert(EntryStart { line: self.line, blank_owner: line_blank });
                     let begin = self.pos;
                     while let Some(&b) = data.get(self.pos) {
                         match b {
@@ -165,11 +145,7 @@ impl<'a> Lexer<'a> {
                     }
                     let end = self.pos.min(data.len());
                     self.pos = end;
-                    tokens.push(Token {
-                        text: &data[begin..end],
-                        quoted: false,
-                        joined,
-                    });
+                    tokens.push(Token { text: &data[begin..end], quoted: false, joined });
                     gap = false;
                 }
             }
@@ -186,13 +162,7 @@ mod tests {
         let mut toks = Vec::new();
         let mut out = Vec::new();
         while let Some(e) = lx.next_entry(&mut toks).unwrap() {
-            out.push((
-                e.line,
-                e.blank_owner,
-                toks.iter()
-                    .map(|t| String::from_utf8_lossy(t.text).into_owned())
-                    .collect(),
-            ));
+            out.push((e.line, e.blank_owner, toks.iter().map(|t| String::from_utf8_lossy(t.text).into_owned()).collect()));
         }
         out
     }
@@ -211,17 +181,8 @@ mod tests {
     #[test]
     fn errors() {
         let mut toks = Vec::new();
-        assert_eq!(
-            Lexer::new(b"a ( b\n").next_entry(&mut toks),
-            Err(LexError::UnbalancedParens)
-        );
-        assert_eq!(
-            Lexer::new(b"a \"b\n").next_entry(&mut toks),
-            Err(LexError::UnterminatedQuote)
-        );
-        assert_eq!(
-            Lexer::new(b"a A 1.2.3.4\x00x\n").next_entry(&mut toks),
-            Err(LexError::ControlChar(0))
-        );
+        assert_eq!(Lexer::new(b"a ( b\n").next_entry(&mut toks), Err(LexError::UnbalancedParens));
+        assert_eq!(Lexer::new(b"a \"b\n").next_entry(&mut toks), Err(LexError::UnterminatedQuote));
+        assert_eq!(Lexer::new(b"a A 1.2.3.4\x00x\n").next_entry(&mut toks), Err(LexError::ControlChar(0)));
     }
 }

@@ -25,12 +25,7 @@ pub struct Rrset {
 impl Rrset {
     /// A new RRset with one record and no signatures.
     pub fn single(rtype: u16, ttl: u32, rdata: Vec<u8>) -> Self {
-        Rrset {
-            rtype,
-            ttl,
-            rdatas: vec![rdata.into_boxed_slice()],
-            sigs: Vec::new(),
-        }
+        Rrset { rtype, ttl, rdatas: vec![rdata.into_boxed_slice()], sigs: Vec::new() }
     }
 }
 
@@ -50,8 +45,8 @@ pub enum NodeKind {
 /// All RRsets at one owner name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
-    /// Owner, canonical key (see `dns::name`).
-    pub owner: Box<[u8]>,
+    /// Owner, canonical key (see `dns::name`); shared with the reader's records.
+    pub owner: std::sync::Arc<[u8]>,
     /// What the node is.
     pub kind: NodeKind,
     /// RRsets, sorted by type.
@@ -135,10 +130,7 @@ impl Zone {
 
     /// The SOA RDATA (the zone builder guarantees exactly one).
     pub fn soa(&self) -> &[u8] {
-        self.apex_node()
-            .rrset(code::SOA)
-            .and_then(|r| r.rdatas.first())
-            .map_or(&[], |r| r)
+        self.apex_node().rrset(code::SOA).and_then(|r| r.rdatas.first()).map_or(&[], |r| r)
     }
 
     /// SOA TTL.
@@ -185,16 +177,7 @@ impl Zone {
 
     /// Number of records (without signatures and denial records).
     pub fn record_count(&self) -> usize {
-        self.nodes
-            .iter()
-            .flat_map(|n| &n.rrsets)
-            .map(|r| r.rdatas.len())
-            .sum::<usize>()
-            + self
-                .nsec3
-                .iter()
-                .flat_map(|n| &n.rrsets)
-                .map(|r| r.rdatas.len())
-                .sum::<usize>()
+        self.nodes.iter().flat_map(|n| &n.rrsets).map(|r| r.rdatas.len()).sum::<usize>()
+            + self.nsec3.iter().flat_map(|n| &n.rrsets).map(|r| r.rdatas.len()).sum::<usize>()
     }
 }

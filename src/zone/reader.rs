@@ -30,6 +30,8 @@ pub struct InputRecord {
     pub rdata: Box<[u8]>,
     /// Where it came from.
     pub pos: SourcePos,
+    /// Order of the record in the input (for "the first TTL of an RRset wins").
+    pub seq: u32,
 }
 
 /// The result of reading a zone.
@@ -65,12 +67,7 @@ pub fn read_str(name: &str, text: &[u8], origin: &[u8]) -> Result<ReadZone, Zone
 ///
 /// # Errors
 /// As for [`read_file`].
-pub fn read_str_with_ttl(
-    name: &str,
-    text: &[u8],
-    origin: &[u8],
-    default_ttl: Option<u32>,
-) -> Result<ReadZone, ZoneError> {
+pub fn read_str_with_ttl(name: &str, text: &[u8], origin: &[u8], default_ttl: Option<u32>) -> Result<ReadZone, ZoneError> {
     let mut out = ReadZone::default();
     let mut reader = Reader { out: &mut out };
     let file = reader.add_source(name);
@@ -96,29 +93,15 @@ impl Reader<'_> {
         (self.out.sources.files.len() - 1) as u16
     }
 
-    fn read(
-        &mut self,
-        path: &Path,
-        origin: &[u8],
-        default_ttl: Option<u32>,
-        depth: usize,
-    ) -> Result<Option<u32>, ZoneError> {
-        let data = std::fs::read(path).map_err(|source| ZoneError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+    fn read(&mut self, path: &Path, origin: &[u8], default_ttl: Option<u32>, depth: usize) -> Result<Option<u32>, ZoneError> {
+        let data = std::fs::read(path).map_err(|source| ZoneError::Io { path: path.to_owned(), source })?;
         let file = self.add_source(&path.display().to_string());
-        let dir = path
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         self.read_data(&data, file, &dir, origin, default_ttl, depth)
     }
 
     fn err(&self, file: u16, line: u32, problem: Problem) -> ZoneError {
-        ZoneError::At {
-            at: self.out.sources.at(SourcePos { file, line }),
-            problem,
-        }
+        ZoneError::At { at: self.out.sources.at(SourcePos { file, line }), problem }
     }
 
     fn read_data(
@@ -132,11 +115,7 @@ impl Reader<'_> {
     ) -> Result<Option<u32>, ZoneError> {
         let mut lexer = Lexer::new(data);
         let mut tokens: Vec<Token<'_>> = Vec::with_capacity(16);
-        let mut st = FileState {
-            origin: origin.to_vec(),
-            last_owner: None,
-            last_owner_wire: Vec::new(),
-        };
+        let mut st = FileState { origin: origin.to_vec(), last_owner: None, last_owner_wire: Vec::new() };
         let mut last_ttl: Option<u32> = None;
         loop {
             let entry = match lexer.next_entry(&mut tokens) {
@@ -152,9 +131,7 @@ impl Reader<'_> {
             }
             let mut rest: &[Token<'_>] = &tokens;
             let owner = if entry.blank_owner {
-                st.last_owner
-                    .clone()
-                    .ok_or_else(|| self.err(file, line, Problem::NoPreviousOwner))?
+                st.last_owner.clone().ok_or_else(|| self.err(file, line, Problem::NoPreviousOwner))?
             } else {
                 rest = &rest[1..];
                 if first.text == b"@" && !first.quoted {
@@ -164,19 +141,10 @@ impl Reader<'_> {
                     }
                 } else {
                     let wire = parse_name(first.text, Some(&st.origin)).map_err(|error| {
-                        self.err(
-                            file,
-                            line,
-                            Problem::Name {
-                                text: String::from_utf8_lossy(first.text).into_owned(),
-                                error,
-                            },
-                        )
+                        self.err(file, line, Problem::Name { text: String::from_utf8_lossy(first.text).into_owned(), error })
                     })?;
                     if wire == st.last_owner_wire && st.last_owner.is_some() {
-                        st.last_owner
-                            .clone()
-                            .unwrap_or_else(|| Arc::from(key_from_wire(&wire)))
+                        st.last_owner.clone().unwrap_or_else(|| Arc::from(key_from_wire(&wire)))
                     } else {
                         self.set_owner(&mut st, wire)
                     }
@@ -190,31 +158,20 @@ impl Reader<'_> {
                     return Err(self.err(file, line, Problem::MissingType));
                 };
                 if t.quoted {
-                    return Err(self.err(
-                        file,
-                        line,
-                        Problem::UnknownType(String::from_utf8_lossy(t.text).into_owned()),
-                    ));
+                    return Err(self.err(file, line, Problem::UnknownType(String::from_utf8_lossy(t.text).into_owned())));
                 }
                 if ttl.is_none() && t.text.first().is_some_and(u8::is_ascii_digit) {
-                    ttl = Some(parse_period(t.text).ok_or_else(|| {
-                        self.err(
-                            file,
-                            line,
-                            Problem::BadTtl(String::from_utf8_lossy(t.text).into_owned()),
-                        )
-                    })?);
+                    ttl = Some(
+                        parse_period(t.text)
+                            .ok_or_else(|| self.err(file, line, Problem::BadTtl(String::from_utf8_lossy(t.text).into_owned())))?,
+                    );
                     rest = &rest[1..];
                     continue;
                 }
                 if !class_seen {
                     if let Some(is_in) = class_token(t.text) {
                         if !is_in {
-                            return Err(self.err(
-                                file,
-                                line,
-                                Problem::Class(String::from_utf8_lossy(t.text).into_owned()),
-                            ));
+                            return Err(self.err(file, line, Problem::Class(String::from_utf8_lossy(t.text).into_owned())));
                         }
                         class_seen = true;
                         rest = &rest[1..];
@@ -227,24 +184,12 @@ impl Reader<'_> {
                         break r;
                     }
                     None => {
-                        return Err(self.err(
-                            file,
-                            line,
-                            Problem::UnknownType(String::from_utf8_lossy(t.text).into_owned()),
-                        ));
+                        return Err(self.err(file, line, Problem::UnknownType(String::from_utf8_lossy(t.text).into_owned())));
                     }
                 }
             };
-            let rdata = rdata::parse(rtype, rest, &st.origin).map_err(|error| {
-                self.err(
-                    file,
-                    line,
-                    Problem::Rdata {
-                        rtype: rtype::mnemonic(rtype).into_owned(),
-                        error,
-                    },
-                )
-            })?;
+            let rdata = rdata::parse(rtype, rest, &st.origin)
+                .map_err(|error| self.err(file, line, Problem::Rdata { rtype: rtype::mnemonic(rtype).into_owned(), error }))?;
             let ttl = match ttl.or(default_ttl).or(last_ttl) {
                 Some(t) => t,
                 // RFC 1035 zones without $TTL: BIND and Knot fall back to the SOA minimum.
@@ -255,13 +200,8 @@ impl Reader<'_> {
                 None => return Err(self.err(file, line, Problem::NoTtl)),
             };
             last_ttl = Some(ttl);
-            self.out.records.push(InputRecord {
-                owner,
-                rtype,
-                ttl,
-                rdata: rdata.into_boxed_slice(),
-                pos: SourcePos { file, line },
-            });
+            let seq = self.out.records.len() as u32;
+            self.out.records.push(InputRecord { owner, rtype, ttl, rdata: rdata.into_boxed_slice(), pos: SourcePos { file, line }, seq });
         }
         Ok(default_ttl)
     }
@@ -293,68 +233,37 @@ impl Reader<'_> {
                 if tokens.len() > 2 {
                     return Err(directive_err("$ORIGIN takes one name".into()));
                 }
-                st.origin = parse_name(text, Some(&st.origin)).map_err(|error| {
-                    self.err(
-                        file,
-                        line,
-                        Problem::Name {
-                            text: String::from_utf8_lossy(text).into_owned(),
-                            error,
-                        },
-                    )
-                })?;
+                st.origin = parse_name(text, Some(&st.origin))
+                    .map_err(|error| self.err(file, line, Problem::Name { text: String::from_utf8_lossy(text).into_owned(), error }))?;
             }
             b"$TTL" => {
                 let text = arg(1).ok_or_else(|| directive_err("$TTL needs a value".into()))?;
-                let ttl = parse_period(text).ok_or_else(|| {
-                    self.err(
-                        file,
-                        line,
-                        Problem::BadTtl(String::from_utf8_lossy(text).into_owned()),
-                    )
-                })?;
+                let ttl =
+                    parse_period(text).ok_or_else(|| self.err(file, line, Problem::BadTtl(String::from_utf8_lossy(text).into_owned())))?;
                 if tokens.len() > 2 {
                     return Err(directive_err("$TTL takes one value".into()));
                 }
                 *default_ttl = Some(ttl);
             }
             b"$INCLUDE" => {
-                let text =
-                    arg(1).ok_or_else(|| directive_err("$INCLUDE needs a file name".into()))?;
+                let text = arg(1).ok_or_else(|| directive_err("$INCLUDE needs a file name".into()))?;
                 if depth + 1 >= MAX_INCLUDE_DEPTH {
                     return Err(self.err(file, line, Problem::IncludeDepth(MAX_INCLUDE_DEPTH)));
                 }
                 let origin = match arg(2) {
-                    Some(o) => parse_name(o, Some(&st.origin)).map_err(|error| {
-                        self.err(
-                            file,
-                            line,
-                            Problem::Name {
-                                text: String::from_utf8_lossy(o).into_owned(),
-                                error,
-                            },
-                        )
-                    })?,
+                    Some(o) => parse_name(o, Some(&st.origin))
+                        .map_err(|error| self.err(file, line, Problem::Name { text: String::from_utf8_lossy(o).into_owned(), error }))?,
                     None => st.origin.clone(),
                 };
                 let rel = PathBuf::from(String::from_utf8_lossy(text).into_owned());
-                let path = if rel.is_absolute() || !dir.join(&rel).exists() {
-                    rel
-                } else {
-                    dir.join(&rel)
-                };
+                let path = if rel.is_absolute() || !dir.join(&rel).exists() { rel } else { dir.join(&rel) };
                 *default_ttl = self.read(&path, &origin, *default_ttl, depth + 1)?;
             }
             b"$GENERATE" => {
-                return Err(directive_err(
-                    "$GENERATE is not supported; expand it before signing".into(),
-                ));
+                return Err(directive_err("$GENERATE is not supported; expand it before signing".into()));
             }
             _ => {
-                return Err(directive_err(format!(
-                    "unknown directive {}",
-                    String::from_utf8_lossy(tokens[0].text)
-                )));
+                return Err(directive_err(format!("unknown directive {}", String::from_utf8_lossy(tokens[0].text))));
             }
         }
         Ok(())
@@ -374,8 +283,7 @@ fn class_token(t: &[u8]) -> Option<bool> {
     {
         return Some(false);
     }
-    if t.len() > 5 && t[..5].eq_ignore_ascii_case(b"CLASS") && t[5..].iter().all(u8::is_ascii_digit)
-    {
+    if t.len() > 5 && t[..5].eq_ignore_ascii_case(b"CLASS") && t[5..].iter().all(u8::is_ascii_digit) {
         return Some(false);
     }
     None
@@ -405,48 +313,24 @@ mod tests {
     fn errors_name_file_and_line() {
         let z = b"$TTL 300\n@ SOA ns h 1 2 3 4 5\nwww A 192.0.2.300\n";
         let e = read_str("zone.db", z, &origin()).unwrap_err().to_string();
-        assert!(
-            e.starts_with("zone.db:3: A record: bad IPv4 address"),
-            "{e}"
-        );
-        let e = read_str("z", b"$TTL 1\na CLASS312 A 1.2.3.4\n", &origin())
-            .unwrap_err()
-            .to_string();
+        assert!(e.starts_with("zone.db:3: A record: bad IPv4 address"), "{e}");
+        let e = read_str("z", b"$TTL 1\na CLASS312 A 1.2.3.4\n", &origin()).unwrap_err().to_string();
         assert!(e.contains("class CLASS312 is not supported"), "{e}");
-        let e = read_str("z", b"$TTL 5w*10s\n", &origin())
-            .unwrap_err()
-            .to_string();
+        let e = read_str("z", b"$TTL 5w*10s\n", &origin()).unwrap_err().to_string();
         assert!(e.contains("bad TTL"), "{e}");
-        let e = read_str("z", b"a A 1.2.3.4\n", &origin())
-            .unwrap_err()
-            .to_string();
+        let e = read_str("z", b"a A 1.2.3.4\n", &origin()).unwrap_err().to_string();
         assert!(e.contains("no TTL"), "{e}");
     }
 
     #[test]
     fn include_keeps_origin_inside() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("inc.db"),
-            "$ORIGIN sub.example.\nx A 192.0.2.2\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("inc.db"), "$ORIGIN sub.example.\nx A 192.0.2.2\n").unwrap();
         let main = dir.path().join("main.db");
-        std::fs::write(&main, "$TTL 60\n@ SOA ns h 1 2 3 4 5\n$INCLUDE inc.db\nafter A 192.0.2.3\n$INCLUDE inc.db other.example.\n").unwrap();
+        std::fs::write(&main, "$TTL 60\n@ SOA ns h 1 2 3 4 5\n$INCLUDE inc.db\nafter A 192.0.2.3\n$INCLUDE inc.db other.example.\n")
+            .unwrap();
         let r = read_file(&main, &origin()).unwrap();
-        let names: Vec<String> = r
-            .records
-            .iter()
-            .map(|r| KeyName(&r.owner).to_string())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "example.",
-                "x.sub.example.",
-                "after.example.",
-                "x.sub.example."
-            ]
-        );
+        let names: Vec<String> = r.records.iter().map(|r| KeyName(&r.owner).to_string()).collect();
+        assert_eq!(names, ["example.", "x.sub.example.", "after.example.", "x.sub.example."]);
     }
 }

@@ -45,11 +45,7 @@ pub fn format_node(node: &Node, s: &mut String) {
     let mut owner = String::new();
     write_wire_name(&mut owner, &wire_of_key(&node.owner));
     // SOA first at the apex, as readers expect.
-    let order = node
-        .rrsets
-        .iter()
-        .filter(|r| r.rtype == code::SOA)
-        .chain(node.rrsets.iter().filter(|r| r.rtype != code::SOA));
+    let order = node.rrsets.iter().filter(|r| r.rtype == code::SOA).chain(node.rrsets.iter().filter(|r| r.rtype != code::SOA));
     for rr in order {
         let mnemonic = rtype::mnemonic(rr.rtype);
         for rd in &rr.rdatas {
