@@ -353,3 +353,99 @@ fn run(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::name::{key_from_wire, parse_name};
+    use crate::keys::algorithm::Algorithm;
+    use crate::keys::software::{PrivateKey, SoftwareKey};
+    use crate::keys::{KeyInfo, Role};
+    use crate::zone::{BuildOptions, build, reader::read_str};
+
+    /// A "device" whose signatures come back corrupted.
+    struct Corrupting(SoftwareKey);
+
+    impl SigningKey for Corrupting {
+        fn info(&self) -> &KeyInfo {
+            self.0.info()
+        }
+        fn sign_batch(&self, inputs: &[SignInput]) -> Result<Vec<Vec<u8>>, KeyError> {
+            let mut sigs = self.0.sign_batch(inputs)?;
+            if let Some(s) = sigs.last_mut() {
+                s[5] ^= 0x40;
+            }
+            Ok(sigs)
+        }
+    }
+
+    fn key(alg: Algorithm, role: Role) -> SoftwareKey {
+        let private = PrivateKey::generate(alg, 1024).unwrap();
+        let dnskey = crate::crypto::dnskey::dnskey_rdata(role.flags(), alg, &private.public_key_field().unwrap());
+        let info = KeyInfo {
+            id: "test".into(),
+            backend: "software",
+            zone: "example.".into(),
+            algorithm: alg,
+            role,
+            key_tag: crate::crypto::dnskey::key_tag(&dnskey),
+            dnskey,
+        };
+        SoftwareKey::new(info, private).unwrap()
+    }
+
+    fn zone() -> Zone {
+        let origin = parse_name(b"example.", None).unwrap();
+        let z = b"$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.2\n";
+        build(read_str("t", z, &origin).unwrap(), &key_from_wire(&origin), &BuildOptions::default()).unwrap().zone
+    }
+
+    #[test]
+    fn corrupt_device_signature_fails_the_pass_even_without_verification() {
+        let k = Corrupting(key(Algorithm::EcdsaP256Sha256, Role::Csk));
+        let mut policy = Policy::new(1_800_000_000);
+        policy.verify = false;
+        let mut z = zone();
+        let err = sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap_err();
+        assert!(matches!(err, SignError::BadSignature { .. }), "{err}");
+    }
+
+    #[test]
+    fn resigning_reuses_fresh_signatures_and_replaces_due_ones() {
+        let k = key(Algorithm::Ed25519, Role::Csk);
+        let mut policy = Policy::new(1_800_000_000);
+        policy.jitter = 0;
+        let mut z = zone();
+        let first = sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap();
+        assert!(first.signatures_made > 0);
+        assert_eq!(first.signatures_reused, 0);
+        // A day later nothing is due: everything is reused, nothing doubled.
+        policy.now += 86_400;
+        let second = sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap();
+        assert_eq!(second.signatures_made, 0);
+        assert_eq!(second.signatures_reused, first.signatures_made);
+        assert!(z.nodes.iter().flat_map(|n| &n.rrsets).all(|r| r.sigs.len() <= 1));
+        // Past the refresh point, everything is signed again, once.
+        policy.now += u64::from(policy.validity - policy.refresh);
+        let third = sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap();
+        assert_eq!(third.signatures_made, first.signatures_made);
+        assert!(z.nodes.iter().flat_map(|n| &n.rrsets).all(|r| r.sigs.len() <= 1));
+    }
+
+    #[test]
+    fn every_algorithm_signs_every_rrset_and_ksk_signs_dnskey() {
+        let ksk = key(Algorithm::EcdsaP256Sha256, Role::Ksk);
+        let zsk = key(Algorithm::EcdsaP256Sha256, Role::Zsk);
+        let ed = key(Algorithm::Ed25519, Role::Csk);
+        let mut z = zone();
+        sign_zone(&mut z, &[&ksk, &zsk, &ed], &Policy::new(1_800_000_000), &NoProgress).unwrap();
+        let report = crate::verify::verify_zone(&z, 1_800_000_000, 0);
+        assert!(report.ok(), "{report:?}");
+        let dnskey = z.apex_node().rrset(code::DNSKEY).unwrap();
+        let tags: Vec<u16> = dnskey.sigs.iter().map(|s| RrsigFields::parse(s).unwrap().0.key_tag).collect();
+        assert!(tags.contains(&ksk.info().key_tag) && tags.contains(&ed.info().key_tag) && !tags.contains(&zsk.info().key_tag));
+        let soa = z.apex_node().rrset(code::SOA).unwrap();
+        let tags: Vec<u16> = soa.sigs.iter().map(|s| RrsigFields::parse(s).unwrap().0.key_tag).collect();
+        assert!(tags.contains(&zsk.info().key_tag) && tags.contains(&ed.info().key_tag) && !tags.contains(&ksk.info().key_tag));
+    }
+}

@@ -64,10 +64,17 @@ impl Node {
         self.rrsets.iter_mut().find(|r| r.rtype == rtype)
     }
 
-    /// Adds or replaces an RRset, keeping type order.
+    /// Adds or replaces an RRset, keeping type order. An RRset that is
+    /// already there with the same TTL and data is left alone, signatures
+    /// and all: unchanged data keeps its valid signatures.
     pub fn put_rrset(&mut self, rrset: Rrset) {
         match self.rrsets.binary_search_by_key(&rrset.rtype, |r| r.rtype) {
-            Ok(i) => self.rrsets[i] = rrset,
+            Ok(i) => {
+                let old = &mut self.rrsets[i];
+                if old.ttl != rrset.ttl || old.rdatas != rrset.rdatas {
+                    *old = rrset;
+                }
+            }
             Err(i) => self.rrsets.insert(i, rrset),
         }
     }
@@ -163,8 +170,9 @@ impl Zone {
         if let Some(rr) = self.apex_node_mut().rrset_mut(code::SOA) {
             if let Some(rd) = rr.rdatas.first_mut() {
                 let n = rd.len();
-                if n >= 20 {
+                if n >= 20 && rd[n - 20..n - 16] != serial.to_be_bytes() {
                     rd[n - 20..n - 16].copy_from_slice(&serial.to_be_bytes());
+                    rr.sigs.clear();
                 }
             }
         }
