@@ -5,7 +5,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::{CliError, Exit};
+use cli::CliError;
 
 /// DNSSEC zone signer whose private keys stay in hardware (SmartCard-HSM,
 /// PKCS#11 HSMs, TPM 2.0) or, by default, in a local software key store.
@@ -48,5 +48,4 @@ fn main() {
         eprintln!("hwsigner: {}", e.message);
         std::process::exit(e.exit as i32);
     }
-    let _ = Exit::Ok;
 }

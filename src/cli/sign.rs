@@ -125,16 +125,14 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
 
     let store = SoftwareStore::new(&a.keys);
     let mut keys = store.open_zone(&a.zone)?;
-    if keys.is_empty() {
-        if let Some(alg) = &a.create_keys {
-            let alg = Algorithm::parse(alg).ok_or_else(|| CliError::new(Exit::Usage, format!("unknown algorithm '{alg}'")))?;
-            let wire = zone_wire(&a.zone)?;
-            for role in [Role::Ksk, Role::Zsk] {
-                let info = store.generate(&wire, alg, role, 2048)?;
-                tracing::info!(key = %info.id, key_tag = info.key_tag, "generated a {} in {}", role.as_str(), a.keys.display());
-            }
-            keys = store.open_zone(&a.zone)?;
+    if let Some(alg) = a.create_keys.as_ref().filter(|_| keys.is_empty()) {
+        let alg = Algorithm::parse(alg).ok_or_else(|| CliError::new(Exit::Usage, format!("unknown algorithm '{alg}'")))?;
+        let wire = zone_wire(&a.zone)?;
+        for role in [Role::Ksk, Role::Zsk] {
+            let info = store.generate(&wire, alg, role, 2048)?;
+            tracing::info!(key = %info.id, key_tag = info.key_tag, "generated a {} in {}", role.as_str(), a.keys.display());
         }
+        keys = store.open_zone(&a.zone)?;
     }
     if !a.key_ids.is_empty() {
         keys.retain(|k| a.key_ids.iter().any(|id| *id == k.info().id || *id == k.info().key_tag.to_string()));

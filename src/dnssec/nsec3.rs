@@ -12,7 +12,7 @@ use openssl::sha::Sha1;
 use rayon::prelude::*;
 
 /// NSEC3 parameters.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Nsec3Params {
     /// Additional hash iterations (RFC 9276: 0).
     pub iterations: u16,
@@ -20,12 +20,6 @@ pub struct Nsec3Params {
     pub salt: Vec<u8>,
     /// Opt-out: insecure delegations get no NSEC3 (RFC 5155 section 6).
     pub opt_out: bool,
-}
-
-impl Default for Nsec3Params {
-    fn default() -> Self {
-        Nsec3Params { iterations: 0, salt: Vec::new(), opt_out: false }
-    }
 }
 
 /// Why a chain could not be built.

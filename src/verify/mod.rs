@@ -13,7 +13,7 @@ use crate::dns::name::{KeyName, key_is_wildcard, key_label_count, wire_of_key};
 use crate::dns::rtype::{self, code};
 use crate::dnssec::nsec3::Nsec3Params;
 use crate::dnssec::rrsig::{RrsigFields, signed_data};
-use crate::zone::{Node, NodeKind, Zone};
+use crate::zone::{Node, Zone};
 use std::collections::BTreeSet;
 
 /// What the check found.
@@ -212,6 +212,9 @@ fn describe(node: &Node, have: bool, want: bool, what: &str) -> String {
     }
 }
 
+/// An NSEC3 owner and its records.
+type ChainEntry<'a> = (&'a [u8], &'a [Box<[u8]>]);
+
 fn check_nsec3(zone: &Zone, param: &[u8], rep: &mut Report) {
     if param.len() < 5 || param[0] != 1 {
         rep.chain_errors.push("NSEC3PARAM unsupported or malformed".into());
@@ -230,9 +233,9 @@ fn check_nsec3(zone: &Zone, param: &[u8], rep: &mut Report) {
         rep.chain_errors.push(e.to_string());
         return;
     }
-    let have: Vec<(&[u8], &[Box<[u8]>])> =
+    let have: Vec<ChainEntry<'_>> =
         zone.nsec3.iter().filter_map(|n| n.rrset(code::NSEC3).map(|r| (&*n.owner, r.rdatas.as_slice()))).collect();
-    let want: Vec<(&[u8], &[Box<[u8]>])> =
+    let want: Vec<ChainEntry<'_>> =
         expected.nsec3.iter().filter_map(|n| n.rrset(code::NSEC3).map(|r| (&*n.owner, r.rdatas.as_slice()))).collect();
     if have != want {
         let hs: BTreeSet<_> = have.iter().map(|(o, _)| *o).collect();
@@ -251,5 +254,4 @@ fn check_nsec3(zone: &Zone, param: &[u8], rep: &mut Report) {
             }
         }
     }
-    let _ = NodeKind::Occluded;
 }

@@ -167,14 +167,12 @@ impl Zone {
 
     /// Replaces the SOA serial.
     pub fn set_soa_serial(&mut self, serial: u32) {
-        if let Some(rr) = self.apex_node_mut().rrset_mut(code::SOA) {
-            if let Some(rd) = rr.rdatas.first_mut() {
-                let n = rd.len();
-                if n >= 20 && rd[n - 20..n - 16] != serial.to_be_bytes() {
-                    rd[n - 20..n - 16].copy_from_slice(&serial.to_be_bytes());
-                    rr.sigs.clear();
-                }
-            }
+        let Some(rr) = self.apex_node_mut().rrset_mut(code::SOA) else { return };
+        let Some(rd) = rr.rdatas.first_mut() else { return };
+        let n = rd.len();
+        if n >= 20 && rd[n - 20..n - 16] != serial.to_be_bytes() {
+            rd[n - 20..n - 16].copy_from_slice(&serial.to_be_bytes());
+            rr.sigs.clear();
         }
     }
 

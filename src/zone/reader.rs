@@ -168,15 +168,13 @@ impl Reader<'_> {
                     rest = &rest[1..];
                     continue;
                 }
-                if !class_seen {
-                    if let Some(is_in) = class_token(t.text) {
-                        if !is_in {
-                            return Err(self.err(file, line, Problem::Class(String::from_utf8_lossy(t.text).into_owned())));
-                        }
-                        class_seen = true;
-                        rest = &rest[1..];
-                        continue;
+                if let Some(is_in) = class_token(t.text).filter(|_| !class_seen) {
+                    if !is_in {
+                        return Err(self.err(file, line, Problem::Class(String::from_utf8_lossy(t.text).into_owned())));
                     }
+                    class_seen = true;
+                    rest = &rest[1..];
+                    continue;
                 }
                 match rtype::from_mnemonic(t.text) {
                     Some(r) => {
