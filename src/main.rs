@@ -5,7 +5,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::CliError;
+use cli::{CliError, Exit};
 
 /// DNSSEC zone signer whose private keys stay in hardware (SmartCard-HSM,
 /// PKCS#11 HSMs, TPM 2.0) or, by default, in a local software key store.
@@ -44,8 +44,12 @@ fn main() {
         Command::Keys(c) => cli::keys::run(c),
         Command::Verify(a) => cli::verify::run(a),
     };
-    if let Err(e) = result {
-        eprintln!("hwsigner: {}", e.message);
-        std::process::exit(e.exit as i32);
-    }
+    let status = match result {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("hwsigner: {}", e.message);
+            e.exit
+        }
+    };
+    std::process::exit(status as i32);
 }
