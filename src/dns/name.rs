@@ -23,20 +23,24 @@ pub const MAX_LABEL_LEN: usize = 63;
 /// The input must be a well-formed uncompressed wire name; the reader and the
 /// engine only ever build such names.
 pub fn key_from_wire(wire: &[u8]) -> Vec<u8> {
-    let mut labels: Vec<&[u8]> = Vec::with_capacity(8);
+    // At most 127 labels fit in 255 octets: offsets live on the stack.
+    let mut starts = [0u8; 128];
+    let mut count = 0;
     let mut pos = 0;
-    while pos < wire.len() {
+    while pos < wire.len() && count < starts.len() {
         let len = wire[pos] as usize;
         if len == 0 {
             break;
         }
-        let end = (pos + 1 + len).min(wire.len());
-        labels.push(&wire[pos + 1..end]);
-        pos = end;
+        starts[count] = pos as u8;
+        count += 1;
+        pos += 1 + len;
     }
-    let mut key = Vec::with_capacity(wire.len() + labels.len() * 2);
-    for label in labels.iter().rev() {
-        for &b in label.iter() {
+    let mut key = Vec::with_capacity(wire.len() + count * 2);
+    for &start in starts[..count].iter().rev() {
+        let start = start as usize;
+        let end = (start + 1 + wire[start] as usize).min(wire.len());
+        for &b in &wire[start + 1..end] {
             if b == 0 {
                 key.extend_from_slice(&[0, 1]);
             } else {
@@ -266,14 +270,27 @@ pub enum NameError {
 /// `@` is the origin; a name without a trailing unescaped dot is relative
 /// to `origin` (a wire name). Escapes `\X` and `\DDD` (decimal) are decoded.
 pub fn parse_name(text: &[u8], origin: Option<&[u8]>) -> Result<Vec<u8>, NameError> {
+    let mut out = Vec::with_capacity(text.len() + 2 + origin.map_or(0, <[u8]>::len));
+    parse_name_into(text, origin, &mut out)?;
+    Ok(out)
+}
+
+/// As [`parse_name`], appending the wire name to `buf` (which may hold other data before it).
+///
+/// # Errors
+/// As for [`parse_name`]; `buf` is then left with partial data.
+pub fn parse_name_into(text: &[u8], origin: Option<&[u8]>, buf: &mut Vec<u8>) -> Result<(), NameError> {
     if text == b"@" {
-        return origin.map(<[u8]>::to_vec).ok_or(NameError::NoOrigin);
+        buf.extend_from_slice(origin.ok_or(NameError::NoOrigin)?);
+        return Ok(());
     }
     if text == b"." {
-        return Ok(vec![0]);
+        buf.push(0);
+        return Ok(());
     }
-    let mut out = Vec::with_capacity(text.len() + 2 + origin.map_or(0, <[u8]>::len));
-    let mut label_start = 0;
+    let base = buf.len();
+    let out = buf;
+    let mut label_start = base;
     out.push(0);
     let mut i = 0;
     let mut absolute = false;
@@ -320,10 +337,10 @@ pub fn parse_name(text: &[u8], origin: Option<&[u8]>) -> Result<Vec<u8>, NameErr
     } else {
         out.push(0);
     }
-    if out.len() > MAX_NAME_LEN {
+    if out.len() - base > MAX_NAME_LEN {
         return Err(NameError::NameTooLong);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Decodes one escape at the start of `s` (which begins with `\`).

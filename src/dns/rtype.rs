@@ -177,6 +177,25 @@ static TABLE: &[(u16, &str, Layout)] = &[
 
 /// Looks a type up by mnemonic (case-insensitive) or `TYPEnnn`.
 pub fn from_mnemonic(s: &[u8]) -> Option<u16> {
+    // The types that make up nearly every large zone, without a table scan.
+    let mut up = [0u8; 5];
+    if s.len() <= up.len() {
+        for (u, c) in up.iter_mut().zip(s) {
+            *u = c.to_ascii_uppercase();
+        }
+        match &up[..s.len()] {
+            b"A" => return Some(code::A),
+            b"NS" => return Some(code::NS),
+            b"DS" => return Some(code::DS),
+            b"AAAA" => return Some(code::AAAA),
+            b"CNAME" => return Some(code::CNAME),
+            b"MX" => return Some(code::MX),
+            b"TXT" => return Some(code::TXT),
+            b"RRSIG" => return Some(code::RRSIG),
+            b"NSEC" => return Some(code::NSEC),
+            _ => {}
+        }
+    }
     if let Some(entry) = TABLE.iter().find(|(_, m, _)| m.as_bytes().eq_ignore_ascii_case(s)) {
         return Some(entry.0);
     }

@@ -85,6 +85,9 @@ struct FileState {
     origin: Vec<u8>,
     last_owner: Option<Arc<[u8]>>,
     last_owner_wire: Vec<u8>,
+    /// The owner as written, to reuse `last_owner` without parsing when it
+    /// repeats (cleared when `$ORIGIN` changes, which changes its meaning).
+    last_owner_text: Vec<u8>,
 }
 
 impl Reader<'_> {
@@ -115,7 +118,8 @@ impl Reader<'_> {
     ) -> Result<Option<u32>, ZoneError> {
         let mut lexer = Lexer::new(data);
         let mut tokens: Vec<Token<'_>> = Vec::with_capacity(16);
-        let mut st = FileState { origin: origin.to_vec(), last_owner: None, last_owner_wire: Vec::new() };
+        let mut st = FileState { origin: origin.to_vec(), last_owner: None, last_owner_wire: Vec::new(), last_owner_text: Vec::new() };
+        let mut rdata_buf: Vec<u8> = Vec::with_capacity(512);
         let mut last_ttl: Option<u32> = None;
         loop {
             let entry = match lexer.next_entry(&mut tokens) {
@@ -134,7 +138,10 @@ impl Reader<'_> {
                 st.last_owner.clone().ok_or_else(|| self.err(file, line, Problem::NoPreviousOwner))?
             } else {
                 rest = &rest[1..];
-                if first.text == b"@" && !first.quoted {
+                if st.last_owner.is_some() && !first.quoted && !st.last_owner_text.is_empty() && first.text == st.last_owner_text.as_slice()
+                {
+                    st.last_owner.clone().unwrap_or_else(|| Arc::from(Vec::new()))
+                } else if first.text == b"@" && !first.quoted {
                     {
                         let o = st.origin.clone();
                         self.set_owner(&mut st, o)
@@ -143,11 +150,14 @@ impl Reader<'_> {
                     let wire = parse_name(first.text, Some(&st.origin)).map_err(|error| {
                         self.err(file, line, Problem::Name { text: String::from_utf8_lossy(first.text).into_owned(), error })
                     })?;
-                    if wire == st.last_owner_wire && st.last_owner.is_some() {
+                    let owner = if wire == st.last_owner_wire && st.last_owner.is_some() {
                         st.last_owner.clone().unwrap_or_else(|| Arc::from(key_from_wire(&wire)))
                     } else {
                         self.set_owner(&mut st, wire)
-                    }
+                    };
+                    st.last_owner_text.clear();
+                    st.last_owner_text.extend_from_slice(first.text);
+                    owner
                 }
             };
             // TTL and class in either order, then the type.
@@ -186,8 +196,9 @@ impl Reader<'_> {
                     }
                 }
             };
-            let rdata = rdata::parse(rtype, rest, &st.origin)
+            rdata::parse_into(rtype, rest, &st.origin, &mut rdata_buf)
                 .map_err(|error| self.err(file, line, Problem::Rdata { rtype: rtype::mnemonic(rtype).into_owned(), error }))?;
+            let rdata = &rdata_buf;
             let ttl = match ttl.or(default_ttl).or(last_ttl) {
                 Some(t) => t,
                 // RFC 1035 zones without $TTL: BIND and Knot fall back to the SOA minimum.
@@ -199,7 +210,14 @@ impl Reader<'_> {
             };
             last_ttl = Some(ttl);
             let seq = self.out.records.len() as u32;
-            self.out.records.push(InputRecord { owner, rtype, ttl, rdata: rdata.into_boxed_slice(), pos: SourcePos { file, line }, seq });
+            self.out.records.push(InputRecord {
+                owner,
+                rtype,
+                ttl,
+                rdata: Box::from(rdata.as_slice()),
+                pos: SourcePos { file, line },
+                seq,
+            });
         }
         Ok(default_ttl)
     }
@@ -233,6 +251,7 @@ impl Reader<'_> {
                 }
                 st.origin = parse_name(text, Some(&st.origin))
                     .map_err(|error| self.err(file, line, Problem::Name { text: String::from_utf8_lossy(text).into_owned(), error }))?;
+                st.last_owner_text.clear();
             }
             b"$TTL" => {
                 let text = arg(1).ok_or_else(|| directive_err("$TTL needs a value".into()))?;
@@ -318,6 +337,14 @@ mod tests {
         assert!(e.contains("bad TTL"), "{e}");
         let e = read_str("z", b"a A 1.2.3.4\n", &origin()).unwrap_err().to_string();
         assert!(e.contains("no TTL"), "{e}");
+    }
+
+    #[test]
+    fn same_owner_text_under_a_new_origin_is_a_new_name() {
+        let z = b"$TTL 60\n@ SOA ns h 1 2 3 4 5\nwww A 192.0.2.1\n$ORIGIN sub.example.\nwww A 192.0.2.2\n";
+        let r = read_str("t", z, &origin()).unwrap();
+        let names: Vec<String> = r.records.iter().map(|r| KeyName(&r.owner).to_string()).collect();
+        assert_eq!(names, ["example.", "www.example.", "www.sub.example."]);
     }
 
     #[test]
