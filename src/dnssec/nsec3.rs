@@ -97,7 +97,7 @@ pub fn add_chain(zone: &mut Zone, p: &Nsec3Params) -> Result<(), Nsec3Error> {
     let apex = zone.apex.clone();
     let flags = u8::from(p.opt_out);
     let count = hashed.len();
-    zone.nsec3 = (0..count)
+    let mut fresh: Vec<Node> = (0..count)
         .into_par_iter()
         .map(|i| {
             let (hash, idx) = &hashed[i];
@@ -118,7 +118,26 @@ pub fn add_chain(zone: &mut Zone, p: &Nsec3Params) -> Result<(), Nsec3Error> {
             Node { owner: key_from_wire(&wire).into(), kind: NodeKind::Authoritative, rrsets: vec![Rrset::single(code::NSEC3, ttl, rd)] }
         })
         .collect();
+    keep_unchanged_signatures(&zone.nsec3, &mut fresh);
+    zone.nsec3 = fresh;
     Ok(())
+}
+
+/// Records that did not change keep their signatures (both lists are in owner order).
+fn keep_unchanged_signatures(old: &[Node], fresh: &mut [Node]) {
+    let mut o = old.iter().peekable();
+    for n in fresh.iter_mut() {
+        while o.peek().is_some_and(|p| p.owner < n.owner) {
+            o.next();
+        }
+        if let Some(prev) = o.peek().filter(|p| p.owner == n.owner) {
+            if let (Some(a), Some(b)) = (prev.rrsets.first(), n.rrsets.first_mut()) {
+                if a.ttl == b.ttl && a.rdatas == b.rdatas {
+                    b.sigs = a.sigs.clone();
+                }
+            }
+        }
+    }
 }
 
 /// Types listed in a name's NSEC3 bitmap: its authoritative types, plus

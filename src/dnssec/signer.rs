@@ -433,6 +433,20 @@ mod tests {
     }
 
     #[test]
+    fn nsec3_resigning_keeps_unchanged_chain_signatures() {
+        let k = key(Algorithm::EcdsaP256Sha256, Role::Csk);
+        let mut policy = Policy::new(1_800_000_000);
+        policy.denial = Denial::Nsec3(crate::dnssec::nsec3::Nsec3Params::default());
+        let mut z = zone();
+        let first = sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap();
+        policy.now += 3600;
+        let second = sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap();
+        assert_eq!(second.signatures_made, 0, "nothing changed, nothing due");
+        assert_eq!(second.signatures_reused, first.signatures_made);
+        assert!(crate::verify::verify_zone(&z, policy.now as u32, 0).ok());
+    }
+
+    #[test]
     fn every_algorithm_signs_every_rrset_and_ksk_signs_dnskey() {
         let ksk = key(Algorithm::EcdsaP256Sha256, Role::Ksk);
         let zsk = key(Algorithm::EcdsaP256Sha256, Role::Zsk);
