@@ -130,12 +130,12 @@ fn keep_unchanged_signatures(old: &[Node], fresh: &mut [Node]) {
         while o.peek().is_some_and(|p| p.owner < n.owner) {
             o.next();
         }
-        if let Some(prev) = o.peek().filter(|p| p.owner == n.owner) {
-            if let (Some(a), Some(b)) = (prev.rrsets.first(), n.rrsets.first_mut()) {
-                if a.ttl == b.ttl && a.rdatas == b.rdatas {
-                    b.sigs = a.sigs.clone();
-                }
-            }
+        if let Some(prev) = o.peek().filter(|p| p.owner == n.owner)
+            && let (Some(a), Some(b)) = (prev.rrsets.first(), n.rrsets.first_mut())
+            && a.ttl == b.ttl
+            && a.rdatas == b.rdatas
+        {
+            b.sigs = a.sigs.clone();
         }
     }
 }
