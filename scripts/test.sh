@@ -27,7 +27,7 @@ if [ ! -x "$CORPUS/check.sh" ]; then
   echo "zone corpus not found at $CORPUS (set HWSIGNER_CORPUS)" >&2
   exit 1
 fi
-BIN="$ROOT/target/release/hwsigner"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/hwsigner"
 echo "== zone corpus: every good zone with NSEC and NSEC3 opt-out, three validators; bad zones refused"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
