@@ -20,7 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 echo "== cargo test (release)"
-cargo test --release --all-targets 2>&1
+cargo test --release 2>&1
 
 CORPUS=${HWSIGNER_CORPUS:-$ROOT/../shared/corpus}
 if [ ! -x "$CORPUS/check.sh" ]; then
