@@ -56,11 +56,27 @@ pub fn param_rdata(p: &Nsec3Params) -> Vec<u8> {
 
 /// Builds the NSEC3 chain into `zone.nsec3` (the NSEC3PARAM at the apex is added by the caller).
 ///
+/// With opt-out, empty non-terminals that lead only to insecure delegations
+/// get an NSEC3 record too: RFC 5155 section 7.1 allows leaving them out, and
+/// keeping them keeps every validator content.
+///
 /// # Errors
 /// [`Nsec3Error::Collision`].
 pub fn add_chain(zone: &mut Zone, p: &Nsec3Params) -> Result<(), Nsec3Error> {
+    let mut fresh = chain(zone, p, true)?;
+    keep_unchanged_signatures(&zone.nsec3, &mut fresh);
+    zone.nsec3 = fresh;
+    Ok(())
+}
+
+/// The NSEC3 nodes of a zone, in hash order. `opt_out_ents` says whether
+/// empty non-terminals that lead only to opt-out delegations are included.
+///
+/// # Errors
+/// [`Nsec3Error::Collision`].
+pub fn chain(zone: &Zone, p: &Nsec3Params, opt_out_ents: bool) -> Result<Vec<Node>, Nsec3Error> {
     let ttl = zone.denial_ttl();
-    // (owner key, types) of every name to hash; None types = empty non-terminal.
+    // (owner key, types) of every name to hash; empty types = empty non-terminal.
     let mut names: Vec<(Vec<u8>, Vec<u16>)> = Vec::new();
     let mut ents: Vec<Vec<u8>> = Vec::new();
     let nodes = &zone.nodes;
@@ -68,6 +84,8 @@ pub fn add_chain(zone: &mut Zone, p: &Nsec3Params) -> Result<(), Nsec3Error> {
         let insecure = node.kind == NodeKind::Delegation && node.rrset(code::DS).is_none();
         if !(insecure && p.opt_out) {
             names.push((node.owner.to_vec(), bitmap_types(node)));
+        } else if !opt_out_ents {
+            continue;
         }
         let mut cur: &[u8] = &node.owner;
         while let Some(parent) = key_parent(cur) {
@@ -97,7 +115,7 @@ pub fn add_chain(zone: &mut Zone, p: &Nsec3Params) -> Result<(), Nsec3Error> {
     let apex = zone.apex.clone();
     let flags = u8::from(p.opt_out);
     let count = hashed.len();
-    let mut fresh: Vec<Node> = (0..count)
+    let fresh: Vec<Node> = (0..count)
         .into_par_iter()
         .map(|i| {
             let (hash, idx) = &hashed[i];
@@ -118,9 +136,7 @@ pub fn add_chain(zone: &mut Zone, p: &Nsec3Params) -> Result<(), Nsec3Error> {
             Node { owner: key_from_wire(&wire).into(), kind: NodeKind::Authoritative, rrsets: vec![Rrset::single(code::NSEC3, ttl, rd)] }
         })
         .collect();
-    keep_unchanged_signatures(&zone.nsec3, &mut fresh);
-    zone.nsec3 = fresh;
-    Ok(())
+    Ok(fresh)
 }
 
 /// Records that did not change keep their signatures (both lists are in owner order).

@@ -10,7 +10,7 @@
 use super::error::{Problem, SourcePos, Sources, Warning, ZoneError};
 use super::model::{Node, NodeKind, Rrset, Zone};
 use super::reader::{InputRecord, ReadZone};
-use crate::dns::name::{KeyName, key_is_at_or_below, lowercase_wire};
+use crate::dns::name::{KeyName, key_is_at_or_below};
 use crate::dns::rtype::{self, code};
 use rayon::prelude::*;
 
@@ -118,7 +118,6 @@ pub fn build(read: ReadZone, apex_key: &[u8], opts: &BuildOptions) -> Result<Bui
         rdatas.sort_unstable();
         let n = rdatas.len();
         rdatas.dedup();
-        dedup_case_variants(rtype, &mut rdatas);
         rdatas.shrink_to_fit();
         duplicates_dropped += n - rdatas.len();
         let rrset = Rrset { rtype, ttl, rdatas, sigs: Vec::new() };
@@ -186,32 +185,6 @@ fn attach_sigs(nodes: &mut [Node], sigs: Vec<InputRecord>) {
             },
         }
     }
-}
-
-/// Some types keep the case of a name in canonical form (RFC 6840 section 5.1),
-/// but two records that differ only in that case are still the same record.
-fn dedup_case_variants(rtype: u16, rdatas: &mut Vec<Box<[u8]>>) {
-    let name_at = match rtype {
-        code::SVCB | code::HTTPS | 107 => 2,
-        _ => return,
-    };
-    let folded = |r: &[u8]| {
-        let mut v = r.to_vec();
-        if v.len() > name_at {
-            lowercase_wire(&mut v[name_at..]);
-        }
-        v
-    };
-    let mut seen: Vec<Vec<u8>> = Vec::with_capacity(rdatas.len());
-    rdatas.retain(|r| {
-        let f = folded(r);
-        if seen.contains(&f) {
-            false
-        } else {
-            seen.push(f);
-            true
-        }
-    });
 }
 
 /// Source positions of the RRsets of the nodes being built.
