@@ -59,7 +59,7 @@ pub fn prepare(zone: &mut Zone, keys: &[&dyn SigningKey], policy: &Policy) -> Re
     if policy.zonemd {
         let ttl = zone.soa_ttl();
         let mut rd = serial.to_be_bytes().to_vec();
-        rd.extend_from_slice(&[1, 2]); // SIMPLE scheme, SHA-384
+        rd.extend_from_slice(&[1, 1]); // scheme 1 SIMPLE, hash algorithm 1 SHA-384 (RFC 8976 sections 5.2, 5.3)
         rd.extend_from_slice(&[0; ZONEMD_SHA384_LEN]);
         zone.apex_node_mut().put_rrset(Rrset::single(code::ZONEMD, ttl, rd));
     }

@@ -112,7 +112,22 @@ pub fn verify_zone(zone: &Zone, now: u32, window: u32) -> Report {
         }
     }
     check_chain(zone, &mut rep);
+    check_zonemd(zone, &mut rep);
     rep
+}
+
+/// RFC 8976: a SIMPLE/SHA-384 ZONEMD at the apex must match the zone's digest.
+fn check_zonemd(zone: &Zone, rep: &mut Report) {
+    let Some(rr) = zone.apex_node().rrset(code::ZONEMD) else { return };
+    let serial = zone.soa_serial().to_be_bytes();
+    let supported: Vec<&[u8]> = rr.rdatas.iter().map(|d| &**d).filter(|d| d.len() == 6 + 48 && d[4] == 1 && d[5] == 1).collect();
+    if supported.is_empty() {
+        return;
+    }
+    let digest = crate::dnssec::zonemd::digest(zone);
+    if !supported.iter().any(|d| d[..4] == serial && d[6..] == digest) {
+        rep.signature_errors.push("ZONEMD does not match the zone's data (RFC 8976 SIMPLE/SHA-384)".into());
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
