@@ -2,6 +2,7 @@
 //!
 //! Layers, from the edge inwards:
 //! * [`keys`]: key stores, the only code that knows where private keys live;
+//! * [`pool`]: spreads signing over several devices, each in its own worker process;
 //! * [`crypto`]: host-side hashing and signature verification;
 //! * [`dnssec`]: the signing engine (chains, signatures, apex records);
 //! * [`zone`]: reading, checking and writing zones;
@@ -12,10 +13,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod crypto;
 pub mod dns;
 pub mod dnssec;
 pub mod keys;
+pub mod pool;
+pub mod secret;
 pub mod verify;
 pub mod zone;
 

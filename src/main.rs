@@ -10,7 +10,7 @@ use cli::{CliError, Exit};
 /// DNSSEC zone signer whose private keys stay in hardware (SmartCard-HSM,
 /// PKCS#11 HSMs, TPM 2.0) or, by default, in a local software key store.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None, after_help = "Exit status: 0 ok, 2 usage, 3 bad zone input, 4 key problem, 5 signing failed, 6 output not written; verify: 10 bad signatures, 11 broken chain, 12 signatures expiring within the window.")]
+#[command(version, about, long_about = None, after_help = "Exit status: 0 ok, 2 usage or configuration, 3 bad zone input, 4 key problem, 5 signing failed, 6 output not written; verify: 10 bad signatures, 11 broken chain, 12 signatures expiring within the window.")]
 struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -28,6 +28,15 @@ enum Command {
     Keys(cli::keys::KeysCommand),
     /// Check a signed zone: signatures, NSEC/NSEC3 chain, expiry window.
     Verify(cli::verify::VerifyArgs),
+    /// PKCS#11 tokens: list slots, tokens, mechanisms and keys.
+    #[command(subcommand)]
+    Tokens(cli::tokens::TokensCommand),
+    /// Internal: a device worker started by the signing pool (talks on its pipes).
+    #[command(hide = true)]
+    Worker {
+        /// The backend: pkcs11.
+        backend: String,
+    },
 }
 
 fn main() {
@@ -37,12 +46,19 @@ fn main() {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // cryptoki logs every vendor mechanism it does not know as an error: noise for operators.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},cryptoki=off")));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
     let result: Result<(), CliError> = match cli.command {
         Command::Sign(a) => cli::sign::run(*a),
         Command::Keys(c) => cli::keys::run(c),
         Command::Verify(a) => cli::verify::run(a),
+        Command::Tokens(c) => cli::tokens::run(c),
+        Command::Worker { backend } => match backend.as_str() {
+            "pkcs11" => hwsigner::keys::pkcs11::worker_main().map_err(|e| CliError::new(Exit::Internal, format!("worker: {e}"))),
+            other => Err(CliError::new(Exit::Usage, format!("unknown worker backend '{other}'"))),
+        },
     };
     let status = match result {
         Ok(()) => Exit::Ok,

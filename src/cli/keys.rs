@@ -29,6 +29,9 @@ pub enum KeysCommand {
 /// Common store options.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
+    /// Configuration file: list, show DS or export the PKCS#11 keys it names instead.
+    #[arg(short, long, env = "HWSIGNER_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Software key directory.
     #[arg(short = 'K', long, env = "HWSIGNER_KEYS", default_value = "keys")]
     pub keys: PathBuf,
@@ -52,6 +55,27 @@ pub struct GenerateArgs {
     /// RSA modulus size in bits.
     #[arg(short, long, default_value_t = 2048)]
     pub bits: u32,
+    /// Where to make the key: software (a BIND key file) or pkcs11 (on a token, never extractable).
+    #[arg(long, default_value = "software", value_parser = ["software", "pkcs11"])]
+    pub backend: String,
+    /// PKCS#11 module (with --backend pkcs11).
+    #[arg(long, env = "HWSIGNER_PKCS11_MODULE")]
+    pub module: Option<PathBuf>,
+    /// Token: serial:S, label:L or slot:N (with --backend pkcs11; `hwsigner tokens list` shows them).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// CKA_LABEL of the new key (default: <zone>-<role>-<algorithm>).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// CKA_ID of the new key in hex (default: random).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// File holding the user PIN (else --pin-env, else a prompt).
+    #[arg(long)]
+    pub pin_file: Option<PathBuf>,
+    /// Environment variable holding the user PIN.
+    #[arg(long)]
+    pub pin_env: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -144,6 +168,7 @@ fn show(keys: &[KeyInfo], json: bool, digests: &[DigestType], with_dnskey: bool)
 /// Runs a `keys` subcommand.
 pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
     match cmd {
+        KeysCommand::Generate(a) if a.backend == "pkcs11" => generate_pkcs11(&a),
         KeysCommand::Generate(a) => {
             let alg = Algorithm::parse(&a.algorithm)
                 .ok_or_else(|| CliError::new(Exit::Usage, format!("unknown or unsupported algorithm '{}'", a.algorithm)))?;
@@ -162,7 +187,7 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
             show(std::slice::from_ref(&info), a.store.json, &[DigestType::Sha256], true)
         }
         KeysCommand::List(a) => {
-            let keys = SoftwareStore::new(&a.store.keys).list(a.zone.as_deref())?;
+            let keys = keys_of(&a.store, a.zone.as_deref())?;
             if a.store.json {
                 return print_json(&keys);
             }
@@ -175,14 +200,14 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
             Ok(())
         }
         KeysCommand::Ds(a) => {
-            let keys = SoftwareStore::new(&a.store.keys).list(Some(&a.zone))?;
+            let keys = keys_of(&a.store, Some(&a.zone))?;
             if !keys.iter().any(|k| k.role.signs_keys()) {
                 return Err(CliError::new(Exit::Key, format!("no key-signing key for {} in {}", a.zone, a.store.keys.display())));
             }
             show(&keys, a.store.json, &a.digest, false)
         }
         KeysCommand::Export(a) => {
-            let keys = SoftwareStore::new(&a.store.keys).list(a.zone.as_deref())?;
+            let keys = keys_of(&a.store, a.zone.as_deref())?;
             if a.store.json {
                 return show(&keys, true, &[DigestType::Sha256], true);
             }
@@ -213,4 +238,69 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
             show(std::slice::from_ref(&info), a.store.json, &[DigestType::Sha256], true)
         }
     }
+}
+
+/// The keys of the software store, or those the configuration names.
+fn keys_of(store: &StoreArgs, zone: Option<&str>) -> Result<Vec<KeyInfo>, CliError> {
+    let Some(path) = &store.config else { return Ok(SoftwareStore::new(&store.keys).list(zone)?) };
+    let config = hwsigner::config::Config::load(path).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
+    let mut zones: Vec<String> = config.keys.iter().map(|k| k.zone.clone()).collect();
+    zones.dedup();
+    let mut out = Vec::new();
+    for z in zones.iter().filter(|z| zone.is_none_or(|w| w.trim_end_matches('.').eq_ignore_ascii_case(z.trim_end_matches('.')))) {
+        for r in config.pkcs11_keys(path, z).map_err(|e| CliError::new(Exit::Usage, e.to_string()))? {
+            let (info, _) = hwsigner::keys::pkcs11::resolve_key(&r.spec).map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
+            if !out.iter().any(|k: &KeyInfo| k.dnskey == info.dnskey && k.zone == info.zone) {
+                out.push(info);
+            }
+        }
+    }
+    if let Some(sw) = &config.software {
+        out.extend(SoftwareStore::new(&sw.dir).list(zone)?);
+    }
+    Ok(out)
+}
+
+/// `keys generate --backend pkcs11`: the key is made on the token and never leaves it.
+fn generate_pkcs11(a: &GenerateArgs) -> Result<(), CliError> {
+    let usage = |m: &str| CliError::new(Exit::Usage, m.to_owned());
+    let module = a.module.as_ref().ok_or_else(|| usage("--backend pkcs11 needs --module"))?;
+    let token = a
+        .token
+        .as_ref()
+        .ok_or_else(|| usage("--backend pkcs11 needs --token (serial:S, label:L or slot:N; see `hwsigner tokens list`)"))?;
+    let alg = Algorithm::parse(&a.algorithm).ok_or_else(|| usage(&format!("unknown or unsupported algorithm '{}'", a.algorithm)))?;
+    let zone = if a.zone.ends_with('.') { a.zone.clone() } else { format!("{}.", a.zone) };
+    let label = a.label.clone().unwrap_or_else(|| format!("{}-{}-{}", zone.trim_end_matches('.'), a.role.as_str(), alg.number()));
+    let id = match &a.id {
+        Some(h) => data_encoding::HEXLOWER_PERMISSIVE.decode(h.as_bytes()).map_err(|_| usage(&format!("--id '{h}' is not hex")))?,
+        None => {
+            let mut b = [0u8; 8];
+            openssl::rand::rand_bytes(&mut b).map_err(|e| CliError::new(Exit::Internal, e.to_string()))?;
+            b.to_vec()
+        }
+    };
+    let pin = hwsigner::secret::SecretSource::choose(a.pin_file.clone(), a.pin_env.clone(), "User PIN")
+        .read()
+        .map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
+    let sel = hwsigner::keys::pkcs11::TokenSelector::parse(token);
+    let (alg, public, token_name) = hwsigner::keys::pkcs11::token::generate(module, &sel, &pin, alg, a.bits, &label, &id)
+        .map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
+    let dnskey = hwsigner::crypto::dnskey::dnskey_rdata(a.role.flags(), alg, &public);
+    let key_tag = hwsigner::crypto::dnskey::key_tag(&dnskey);
+    let info =
+        KeyInfo { id: format!("pkcs11:{label}"), backend: "pkcs11", zone: zone.clone(), algorithm: alg, role: a.role, dnskey, key_tag };
+    if !a.store.json {
+        eprintln!(
+            "generated {} key '{label}' id {} on token {token_name} (algorithm {alg}, key tag {key_tag}); the private key is sensitive and not extractable",
+            a.role.as_str(),
+            data_encoding::HEXLOWER.encode(&id),
+        );
+        eprintln!(
+            "add to the configuration:\n[[key]]\nzone = \"{zone}\"\nrole = \"{}\"\nstore = \"<name of the [[pkcs11]] entry>\"\nlabel = \"{label}\"\nkey_tag = {key_tag}{}",
+            a.role.as_str(),
+            if alg == Algorithm::RsaSha512 { "\nalgorithm = \"10\"" } else { "" }
+        );
+    }
+    show(std::slice::from_ref(&info), a.store.json, &[DigestType::Sha256], true)
 }

@@ -4,6 +4,7 @@
 pub mod keys;
 pub mod output;
 pub mod sign;
+pub mod tokens;
 pub mod verify;
 
 use std::path::Path;

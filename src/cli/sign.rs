@@ -27,6 +27,9 @@ pub struct SignArgs {
     /// Software key directory (BIND K*.key/K*.private files).
     #[arg(short = 'K', long, env = "HWSIGNER_KEYS", default_value = "keys")]
     pub keys: PathBuf,
+    /// Configuration file (TOML): PKCS#11 stores and keys (see the README).
+    #[arg(short, long, env = "HWSIGNER_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Use only these keys (id or key tag); default: every key of the zone in the store.
     #[arg(long = "key")]
     pub key_ids: Vec<String>,
@@ -103,6 +106,7 @@ struct Summary<'a> {
     serial: u32,
     warnings: Vec<hwsigner::zone::Warning>,
     keys: Vec<hwsigner::dnssec::signer::KeyStats>,
+    devices: Vec<hwsigner::pool::DeviceStats>,
     seconds_read: f64,
     seconds_sign: f64,
     seconds_write: f64,
@@ -123,35 +127,21 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
     let mut zone = built.zone;
     let t_read = t0.elapsed().as_secs_f64();
 
-    let store = SoftwareStore::new(&a.keys);
-    let mut keys = store.open_zone(&a.zone)?;
-    if let Some(alg) = a.create_keys.as_ref().filter(|_| keys.is_empty()) {
-        let alg = Algorithm::parse(alg).ok_or_else(|| CliError::new(Exit::Usage, format!("unknown algorithm '{alg}'")))?;
-        let wire = zone_wire(&a.zone)?;
-        for role in [Role::Ksk, Role::Zsk] {
-            let info = store.generate(&wire, alg, role, 2048)?;
-            tracing::info!(key = %info.id, key_tag = info.key_tag, "generated a {} in {}", role.as_str(), a.keys.display());
-        }
-        keys = store.open_zone(&a.zone)?;
+    let pools = open_pools(&a)?;
+    let mut keys = Vec::new();
+    let software_dir = a.config.as_ref().and_then(|p| hwsigner::config::Config::load(p).ok()).and_then(|c| c.software).map(|s| s.dir);
+    if pools.is_empty() || software_dir.is_some() {
+        let dir = software_dir.unwrap_or_else(|| a.keys.clone());
+        keys = software_keys(&a, &dir)?;
     }
+    let mut key_refs: Vec<&dyn SigningKey> = keys.iter().map(|k| k as &dyn SigningKey).collect();
+    key_refs.extend(pools.iter().map(|p| p as &dyn SigningKey));
     if !a.key_ids.is_empty() {
-        keys.retain(|k| a.key_ids.iter().any(|id| *id == k.info().id || *id == k.info().key_tag.to_string()));
+        key_refs.retain(|k| a.key_ids.iter().any(|id| *id == k.info().id || *id == k.info().key_tag.to_string()));
+        if key_refs.is_empty() {
+            return Err(CliError::new(Exit::Key, format!("none of the keys {} is configured for {}", a.key_ids.join(", "), a.zone)));
+        }
     }
-    if keys.is_empty() {
-        let have = store.list(None)?;
-        let listing: Vec<String> = have.iter().map(|k| format!("{} ({})", k.id, k.zone)).collect();
-        return Err(CliError::new(
-            Exit::Key,
-            format!(
-                "no keys for zone {} in {}{}; create them with `hwsigner keys generate --zone {}` or pass --create-keys ALGORITHM",
-                a.zone,
-                a.keys.display(),
-                if listing.is_empty() { String::new() } else { format!(" (present: {})", listing.join(", ")) },
-                a.zone
-            ),
-        ));
-    }
-    let key_refs: Vec<&dyn SigningKey> = keys.iter().map(|k| k as &dyn SigningKey).collect();
 
     let mut policy = Policy::new(a.now.unwrap_or_else(super::now));
     if a.nsec3 || a.opt_out {
@@ -178,8 +168,13 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
 
     let bar = Bar::new(!a.quiet && !a.json);
     let t1 = Instant::now();
-    let stats = sign_zone(&mut zone, &key_refs, &policy, &bar).map_err(|e| CliError::new(Exit::Sign, format!("zone {}: {e}", a.zone)))?;
+    let signed = sign_zone(&mut zone, &key_refs, &policy, &bar);
     bar.finish();
+    let devices: Vec<hwsigner::pool::DeviceStats> = pools.iter().flat_map(hwsigner::pool::Pool::stats).collect();
+    if !a.quiet && !a.json {
+        print_devices(&devices);
+    }
+    let stats = signed.map_err(|e| CliError::new(Exit::Sign, format!("zone {}: {e}; nothing was written", a.zone)))?;
     let t_sign = t1.elapsed().as_secs_f64();
 
     let t2 = Instant::now();
@@ -207,6 +202,7 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
             serial: stats.serial,
             warnings: built.warnings,
             keys: stats.keys,
+            devices,
             seconds_read: t_read,
             seconds_sign: t_sign,
             seconds_write: t_write,
@@ -234,4 +230,74 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+fn print_devices(devices: &[hwsigner::pool::DeviceStats]) {
+    for d in devices {
+        eprintln!(
+            "  device {}: {} signatures, {} errors, {} restarts, {:.1} ms/signature, {:?}{}",
+            d.device,
+            d.signatures,
+            d.errors,
+            d.restarts,
+            d.mean_ms,
+            d.state,
+            d.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+        );
+    }
+}
+
+/// Starts a signing pool for every PKCS#11 key the configuration names for the zone.
+fn open_pools(a: &SignArgs) -> Result<Vec<hwsigner::pool::Pool>, CliError> {
+    let Some(path) = &a.config else { return Ok(Vec::new()) };
+    let config = hwsigner::config::Config::load(path).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
+    let resolved = config.pkcs11_keys(path, &a.zone).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
+    let worker = std::env::current_exe()
+        .map_err(|e| CliError::new(Exit::Internal, format!("cannot find this program's path for the workers: {e}")))?;
+    let mut pins: Vec<(String, hwsigner::secret::Secret)> = Vec::new();
+    let mut pools = Vec::new();
+    for r in resolved {
+        let pin = match pins.iter().find(|(s, _)| *s == r.store) {
+            Some((_, p)) => p.clone(),
+            None => {
+                let p = r.pin.read().map_err(|e| CliError::new(Exit::Key, format!("store '{}': {e}", r.store)))?;
+                pins.push((r.store.clone(), p.clone()));
+                p
+            }
+        };
+        let pool = hwsigner::keys::pkcs11::pool_for_key(&r.spec, &pin, &worker, r.pool.clone())
+            .map_err(|e| CliError::new(Exit::Key, format!("zone {} {} key: {e}", a.zone, r.spec.role.as_str())))?;
+        pools.push(pool);
+    }
+    Ok(pools)
+}
+
+/// The software keys of the zone, generating a pair when asked to and none exist.
+fn software_keys(a: &SignArgs, dir: &std::path::Path) -> Result<Vec<hwsigner::keys::software::SoftwareKey>, CliError> {
+    let store = SoftwareStore::new(dir);
+    let mut keys = store.open_zone(&a.zone)?;
+    if let Some(alg) = a.create_keys.as_ref().filter(|_| keys.is_empty()) {
+        let alg = Algorithm::parse(alg).ok_or_else(|| CliError::new(Exit::Usage, format!("unknown algorithm '{alg}'")))?;
+        let wire = zone_wire(&a.zone)?;
+        for role in [Role::Ksk, Role::Zsk] {
+            let info = store.generate(&wire, alg, role, 2048)?;
+            tracing::info!(key = %info.id, key_tag = info.key_tag, "generated a {} in {}", role.as_str(), dir.display());
+        }
+        keys = store.open_zone(&a.zone)?;
+    }
+    if keys.is_empty() {
+        let have = store.list(None)?;
+        let listing: Vec<String> = have.iter().map(|k| format!("{} ({})", k.id, k.zone)).collect();
+        return Err(CliError::new(
+            Exit::Key,
+            format!(
+                "no keys for zone {} in {}{}; create them with `hwsigner keys generate --zone {}`, pass --create-keys ALGORITHM, or name hardware keys with --config",
+                a.zone,
+                dir.display(),
+                if listing.is_empty() { String::new() } else { format!(" (present: {})", listing.join(", ")) },
+                a.zone
+            ),
+        ));
+    }
+    Ok(keys)
 }

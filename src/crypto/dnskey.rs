@@ -21,6 +21,23 @@ pub fn dnskey_rdata(flags: u16, alg: Algorithm, public_key: &[u8]) -> Vec<u8> {
     v
 }
 
+/// The RFC 3110 public key field of an RSA key: exponent length, exponent, modulus
+/// (leading zero octets of both removed, as DNSKEY wants).
+pub fn rsa_public_field(exponent: &[u8], modulus: &[u8]) -> Vec<u8> {
+    let strip = |b: &[u8]| -> Vec<u8> { b.iter().skip_while(|&&x| x == 0).copied().collect() };
+    let (e, n) = (strip(exponent), strip(modulus));
+    let mut v = Vec::with_capacity(3 + e.len() + n.len());
+    if e.len() < 256 {
+        v.push(e.len() as u8);
+    } else {
+        v.push(0);
+        v.extend_from_slice(&(e.len() as u16).to_be_bytes());
+    }
+    v.extend_from_slice(&e);
+    v.extend_from_slice(&n);
+    v
+}
+
 /// The key tag of DNSKEY RDATA (RFC 4034 Appendix B).
 pub fn key_tag(rdata: &[u8]) -> u16 {
     let mut ac: u32 = 0;

@@ -97,6 +97,11 @@ impl PublicKey {
 
     /// True when `sig` (DNSSEC wire form) is a valid signature over `input`.
     pub fn verify(&self, input: &SignInput, sig: &[u8]) -> bool {
+        if let SignInput::Message(m) = input
+            && !matches!(self, PublicKey::Ed25519(_))
+        {
+            return self.verify_data(m, sig);
+        }
         match (self, input) {
             (PublicKey::Rsa(alg, rsa), SignInput::Digest(d)) => {
                 if sig.len() != rsa.size() as usize {

@@ -280,10 +280,11 @@ fn run(
 ) -> Result<(), SignError> {
     let signer = zone.apex_wire();
     let inception = (policy.now as u32).wrapping_sub(policy.inception_offset);
-    let batch = policy.batch_size.max(1);
     let mut start = 0;
     while start < jobs.len() {
         let k = jobs[start].key;
+        let batch = policy.batch_size.max(keys[k as usize].preferred_batch()).max(1);
+        let wants_message = keys[k as usize].wants_message();
         let mut end = start;
         while end < jobs.len() && jobs[end].key == k && end - start < batch {
             end += 1;
@@ -317,7 +318,8 @@ fn run(
                 };
                 let mut data = Vec::with_capacity(256);
                 signed_data(&fields.prefix(), &owner, rr, rr.ttl, &mut data);
-                Ok((fields, SignInput::prepare(info.algorithm, data)?))
+                let input = if wants_message { SignInput::Message(data) } else { SignInput::prepare(info.algorithm, data)? };
+                Ok((fields, input))
             })
             .collect::<Result<_, openssl::error::ErrorStack>>()?;
         let inputs: Vec<SignInput> = prepared.iter().map(|(_, i)| i.clone()).collect();
@@ -327,7 +329,7 @@ fn run(
         if sigs.len() != inputs.len() {
             return Err(SignError::Count { key: info.id.clone(), got: sigs.len(), want: inputs.len() });
         }
-        if policy.verify || key.is_device() {
+        if (policy.verify || key.is_device()) && !key.verifies_on_host() {
             let public = &publics[k as usize];
             if let Some(bad) = (0..sigs.len()).into_par_iter().find_any(|&i| !public.verify(&inputs[i], &sigs[i])) {
                 let j = chunk[bad];

@@ -9,6 +9,7 @@
 
 pub mod algorithm;
 pub mod bind_format;
+pub mod pkcs11;
 pub mod software;
 
 use crate::crypto::SignInput;
@@ -134,6 +135,9 @@ pub enum KeyError {
     /// An algorithm the store cannot handle.
     #[error("algorithm {0} is not supported")]
     Unsupported(String),
+    /// A device or the pool of devices failed.
+    #[error("{0}")]
+    Device(String),
 }
 
 /// A key that can sign: the engine's whole view of a key store.
@@ -145,6 +149,24 @@ pub trait SigningKey: Send + Sync {
     /// verified on the host, whatever the operator configured.
     fn is_device(&self) -> bool {
         true
+    }
+
+    /// True when the store has already verified every signature it returns
+    /// against this key's DNSKEY on the host (the signing pool does), so the
+    /// engine need not verify again.
+    fn verifies_on_host(&self) -> bool {
+        false
+    }
+
+    /// True when the store wants the whole message to be signed rather than
+    /// its digest (Ed25519, or a device that only has hash-and-sign mechanisms).
+    fn wants_message(&self) -> bool {
+        self.info().algorithm.hash() == algorithm::HashKind::None
+    }
+
+    /// How many signatures the engine should hand over at once.
+    fn preferred_batch(&self) -> usize {
+        4096
     }
 
     /// Signs a batch of inputs, returning one DNSSEC wire-form signature per input, in order.

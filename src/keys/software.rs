@@ -70,19 +70,7 @@ impl PrivateKey {
     pub fn public_key_field(&self) -> Result<Vec<u8>, KeyError> {
         let e = ossl("key", "public key export");
         Ok(match self {
-            PrivateKey::Rsa(rsa) => {
-                let exp = rsa.e().to_vec();
-                let mut v = Vec::with_capacity(3 + exp.len() + rsa.size() as usize);
-                if exp.len() < 256 {
-                    v.push(exp.len() as u8);
-                } else {
-                    v.push(0);
-                    v.extend_from_slice(&(exp.len() as u16).to_be_bytes());
-                }
-                v.extend_from_slice(&exp);
-                v.extend_from_slice(&rsa.n().to_vec());
-                v
-            }
+            PrivateKey::Rsa(rsa) => crate::crypto::dnskey::rsa_public_field(&rsa.e().to_vec(), &rsa.n().to_vec()),
             PrivateKey::Ec(key, _) => {
                 let mut ctx = BigNumContext::new().map_err(&e)?;
                 let bytes = key.public_key().to_bytes(key.group(), PointConversionForm::UNCOMPRESSED, &mut ctx).map_err(&e)?;

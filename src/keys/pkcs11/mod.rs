@@ -1,0 +1,372 @@
+//! PKCS#11 key store: SmartCard-HSM through OpenSC, AEP Keyper, YubiHSM 2,
+//! network HSMs, SoftHSM2 — any module loaded by path.
+//!
+//! Tokens are best chosen by serial: every SmartCard-HSM reports the same
+//! label, OpenSC appends " (UserPIN)" to it and AEP Keyper truncates labels to
+//! seven characters. Keys are found by `CKA_LABEL` or `CKA_ID` and then matched
+//! across tokens by their public key, never by label alone.
+//!
+//! Signing never happens in the signer's own process: [`pool_for_key`] finds
+//! the tokens that hold a key and starts a [`crate::pool::Pool`] worker per
+//! token; each worker runs [`worker_main`].
+
+pub mod device;
+pub mod token;
+
+use crate::crypto::dnskey::{dnskey_rdata, key_tag};
+use crate::keys::algorithm::Algorithm;
+use crate::keys::{KeyInfo, Role};
+use crate::pool::{MemberSpec, Pool, PoolError, PoolOptions};
+use crate::secret::Secret;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// Which token(s) to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSelector {
+    /// The token with this serial number (preferred).
+    Serial(String),
+    /// Tokens with this label (OpenSC's " (UserPIN)" suffix is ignored).
+    Label(String),
+    /// The token in this slot (slot numbers can change when readers come and go).
+    Slot(u64),
+}
+
+impl TokenSelector {
+    /// Parses `serial:S`, `label:L` or `slot:N`; a bare word is a serial.
+    pub fn parse(s: &str) -> Self {
+        if let Some(v) = s.strip_prefix("serial:") {
+            TokenSelector::Serial(v.to_owned())
+        } else if let Some(v) = s.strip_prefix("label:") {
+            TokenSelector::Label(v.to_owned())
+        } else if let Some(n) = s.strip_prefix("slot:").and_then(|v| v.parse().ok()) {
+            TokenSelector::Slot(n)
+        } else {
+            TokenSelector::Serial(s.to_owned())
+        }
+    }
+
+    /// True when the token matches.
+    pub fn matches(&self, slot: u64, label: &str, serial: &str) -> bool {
+        match self {
+            TokenSelector::Serial(s) => serial.trim() == s.trim(),
+            TokenSelector::Label(l) => {
+                let label = label.trim();
+                label == l.trim() || label.strip_suffix(" (UserPIN)").is_some_and(|b| b.trim() == l.trim())
+            }
+            TokenSelector::Slot(n) => *n == slot,
+        }
+    }
+}
+
+impl std::fmt::Display for TokenSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSelector::Serial(s) => write!(f, "serial:{s}"),
+            TokenSelector::Label(l) => write!(f, "label:{l}"),
+            TokenSelector::Slot(n) => write!(f, "slot:{n}"),
+        }
+    }
+}
+
+/// Which key on a token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeySelector {
+    /// `CKA_LABEL`.
+    pub label: Option<String>,
+    /// `CKA_ID`, in hex.
+    pub id: Option<String>,
+}
+
+impl KeySelector {
+    /// `CKA_ID` bytes, if given.
+    ///
+    /// # Errors
+    /// The id is not hex.
+    pub fn id_bytes(&self) -> Result<Option<Vec<u8>>, Pkcs11Error> {
+        self.id
+            .as_ref()
+            .map(|h| data_encoding::HEXLOWER_PERMISSIVE.decode(h.as_bytes()).map_err(|_| Pkcs11Error::BadId(h.clone())))
+            .transpose()
+    }
+}
+
+impl std::fmt::Display for KeySelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.label, &self.id) {
+            (Some(l), Some(i)) => write!(f, "label '{l}' id {i}"),
+            (Some(l), None) => write!(f, "label '{l}'"),
+            (None, Some(i)) => write!(f, "id {i}"),
+            (None, None) => f.write_str("any key"),
+        }
+    }
+}
+
+/// Errors of the PKCS#11 store. They name the module, token and key; they
+/// never contain a PIN.
+#[derive(Debug, thiserror::Error)]
+pub enum Pkcs11Error {
+    /// The module could not be loaded or initialised.
+    #[error("PKCS#11 module {path}: {detail}")]
+    Module {
+        /// The module.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// No token matches; lists what is there.
+    #[error("no token {wanted} in {module}; present: {}", if present.is_empty() { "none".to_owned() } else { present.join(", ") })]
+    NoToken {
+        /// The selector.
+        wanted: String,
+        /// The module.
+        module: PathBuf,
+        /// Tokens present.
+        present: Vec<String>,
+    },
+    /// No key matches on a token; lists what is there.
+    #[error("no key with {wanted} on token {token}; keys there: {}", if present.is_empty() { "none".to_owned() } else { present.join(", ") })]
+    NoKey {
+        /// The selector.
+        wanted: String,
+        /// The token.
+        token: String,
+        /// Keys present.
+        present: Vec<String>,
+    },
+    /// The PIN was rejected.
+    #[error("token {token}: the PIN was rejected (CKR_PIN_INCORRECT); not retried")]
+    PinIncorrect {
+        /// The token.
+        token: String,
+    },
+    /// The PIN is locked.
+    #[error("token {token}: the user PIN is locked (CKR_PIN_LOCKED); unblock it with the SO-PIN")]
+    PinLocked {
+        /// The token.
+        token: String,
+    },
+    /// A PKCS#11 call failed.
+    #[error("token {token}: {op} failed: {rv}")]
+    Call {
+        /// The token.
+        token: String,
+        /// The call.
+        op: &'static str,
+        /// The return value, as its CKR_ name.
+        rv: String,
+        /// True when the device may come back (removed, not present, device error).
+        transient: bool,
+    },
+    /// The key is of a kind DNSSEC cannot use, or the token lacks a mechanism.
+    #[error("token {token}: {detail}")]
+    Unsupported {
+        /// The token.
+        token: String,
+        /// What.
+        detail: String,
+    },
+    /// Tokens hold different keys under the same name.
+    #[error("key {wanted}: tokens hold different keys under that name ({}); pin the key with `key_tag` in the configuration", groups.join("; "))]
+    Ambiguous {
+        /// The selector.
+        wanted: String,
+        /// Tokens grouped by key.
+        groups: Vec<String>,
+    },
+    /// A `CKA_ID` that is not hex.
+    #[error("key id '{0}' is not hex")]
+    BadId(String),
+    /// The module did not answer.
+    #[error("PKCS#11 module {path} did not answer within {seconds} s while {what}")]
+    Timeout {
+        /// The module.
+        path: PathBuf,
+        /// Seconds waited.
+        seconds: u64,
+        /// What it was doing.
+        what: &'static str,
+    },
+    /// The pool failed to start.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+}
+
+impl From<Pkcs11Error> for crate::keys::KeyError {
+    fn from(e: Pkcs11Error) -> Self {
+        crate::keys::KeyError::Device(e.to_string())
+    }
+}
+
+/// The start-up message of a PKCS#11 worker (sent over the pipe, never argv).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct WorkerHello {
+    /// Module path.
+    pub module: PathBuf,
+    /// Token serial (as discovered), or another selector.
+    pub token: String,
+    /// Which key.
+    pub key: KeySelector,
+    /// DNSSEC algorithm number.
+    pub algorithm: u8,
+    /// The user PIN.
+    pub pin: Zeroizing<String>,
+}
+
+/// One key of the configuration held in PKCS#11 tokens.
+#[derive(Debug, Clone)]
+pub struct KeySpec {
+    /// The module.
+    pub module: PathBuf,
+    /// Tokens to use; empty for every token that holds the key.
+    pub tokens: Vec<TokenSelector>,
+    /// Which key.
+    pub key: KeySelector,
+    /// Zone, presentation form.
+    pub zone: String,
+    /// Role.
+    pub role: Role,
+    /// DNSSEC algorithm (for RSA keys: 8 or 10; otherwise implied by the key).
+    pub algorithm: Option<Algorithm>,
+    /// Key tag that the key must have (guards against a same-named other key).
+    pub key_tag: Option<u16>,
+}
+
+/// Finds the tokens holding the key, checks they hold the same key, and
+/// starts a signing pool with one worker per token.
+///
+/// Discovery runs under a deadline: a module or `pcscd` that hangs here fails
+/// the run at once instead of blocking it.
+///
+/// # Errors
+/// No token or key, tokens holding different keys, a rejected PIN, a module
+/// that does not answer.
+pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptions) -> Result<Pool, Pkcs11Error> {
+    let (info, holders) = resolve_key(spec)?;
+    let alg = info.algorithm;
+    let mut members = Vec::new();
+    for h in holders {
+        let hello = WorkerHello {
+            module: spec.module.clone(),
+            token: h.selector.to_string(),
+            key: spec.key.clone(),
+            algorithm: alg.number(),
+            pin: Zeroizing::new(pin.expose().to_owned()),
+        };
+        let bytes = serde_json::to_vec(&hello).map_err(|e| Pkcs11Error::Module { path: spec.module.clone(), detail: e.to_string() })?;
+        members.push(MemberSpec {
+            name: h.token.clone(),
+            program: worker.to_path_buf(),
+            args: vec!["worker".into(), "pkcs11".into()],
+            hello: Zeroizing::new(bytes),
+        });
+    }
+    tracing::info!(key = %info.id, key_tag = info.key_tag, tokens = members.len(), "starting the signing pool");
+    Ok(Pool::start(info, members, opts)?)
+}
+
+/// Finds the key a [`KeySpec`] names on its tokens (public objects, no login)
+/// and checks that every token holding it holds the same key.
+///
+/// # Errors
+/// No token or key, tokens holding different keys, a module that does not answer.
+pub fn resolve_key(spec: &KeySpec) -> Result<(KeyInfo, Vec<token::FoundKey>), Pkcs11Error> {
+    let found = with_deadline(&spec.module, Duration::from_secs(30), "listing tokens and keys", {
+        let spec = spec.clone();
+        move || token::find_key_on_tokens(&spec)
+    })??;
+    let mut groups: Vec<(Vec<u8>, Algorithm, Vec<token::FoundKey>)> = Vec::new();
+    for f in found {
+        match groups.iter_mut().find(|g| g.0 == f.public_key) {
+            Some(g) => g.2.push(f),
+            None => groups.push((f.public_key.clone(), f.algorithm, vec![f])),
+        }
+    }
+    if let Some(tag) = spec.key_tag {
+        groups.retain(|g| key_tag(&dnskey_rdata(spec.role.flags(), g.1, &g.0)) == tag);
+    }
+    if groups.len() > 1 {
+        let desc = groups
+            .iter()
+            .map(|g| {
+                let tag = key_tag(&dnskey_rdata(spec.role.flags(), g.1, &g.0));
+                format!("tag {tag} on {}", g.2.iter().map(|f| f.token.clone()).collect::<Vec<_>>().join(", "))
+            })
+            .collect();
+        return Err(Pkcs11Error::Ambiguous { wanted: spec.key.to_string(), groups: desc });
+    }
+    let Some((public_key, alg, holders)) = groups.pop() else {
+        return Err(Pkcs11Error::NoKey {
+            wanted: format!("{}{}", spec.key, spec.key_tag.map(|t| format!(" and key tag {t}")).unwrap_or_default()),
+            token: if spec.tokens.is_empty() {
+                "any".to_owned()
+            } else {
+                spec.tokens.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            },
+            present: Vec::new(),
+        });
+    };
+    let alg = match (alg, spec.algorithm) {
+        (Algorithm::RsaSha256, Some(Algorithm::RsaSha512)) => Algorithm::RsaSha512,
+        (a, _) => a,
+    };
+    let dnskey = dnskey_rdata(spec.role.flags(), alg, &public_key);
+    let tag = key_tag(&dnskey);
+    let info = KeyInfo {
+        id: format!("pkcs11:{}", spec.key.label.clone().or_else(|| spec.key.id.clone()).unwrap_or_else(|| tag.to_string())),
+        backend: "pkcs11",
+        zone: spec.zone.clone(),
+        algorithm: alg,
+        role: spec.role,
+        dnskey,
+        key_tag: tag,
+    };
+    Ok((info, holders))
+}
+
+/// Runs `f` on a thread and gives up after `limit` (the thread is left behind:
+/// a call into a hung driver cannot be cancelled).
+///
+/// # Errors
+/// [`Pkcs11Error::Timeout`].
+pub fn with_deadline<T: Send + 'static>(
+    module: &Path,
+    limit: Duration,
+    what: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Pkcs11Error> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).map_err(|_| Pkcs11Error::Timeout { path: module.to_path_buf(), seconds: limit.as_secs(), what })
+}
+
+/// Entry point of a PKCS#11 worker process (`hwsigner worker pkcs11`).
+///
+/// # Errors
+/// Pipe failures.
+pub fn worker_main() -> std::io::Result<()> {
+    crate::pool::worker::serve(|hello| {
+        let hello: WorkerHello = serde_json::from_slice(hello)
+            .map_err(|e| crate::pool::protocol::Failure::new(crate::pool::protocol::FailureKind::Fatal, format!("bad hello: {e}")))?;
+        device::Pkcs11Device::open(&hello).map(|d| Box::new(d) as Box<dyn crate::pool::worker::DeviceSigner>).map_err(|e| e.into_failure())
+    })
+}
+
+impl Pkcs11Error {
+    /// Classifies the error for the pool.
+    pub fn into_failure(self) -> crate::pool::protocol::Failure {
+        use crate::pool::protocol::{Failure, FailureKind};
+        let kind = match &self {
+            Pkcs11Error::PinIncorrect { .. } => FailureKind::PinIncorrect,
+            Pkcs11Error::PinLocked { .. } => FailureKind::PinLocked,
+            Pkcs11Error::Call { transient: true, .. } | Pkcs11Error::Timeout { .. } => FailureKind::Transient,
+            // A token that vanished between discovery and opening may come back.
+            Pkcs11Error::NoToken { .. } => FailureKind::Transient,
+            _ => FailureKind::Fatal,
+        };
+        Failure::new(kind, self.to_string())
+    }
+}

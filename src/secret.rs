@@ -1,0 +1,112 @@
+//! PINs and passwords: where they come from and how they are held.
+//!
+//! A secret is never taken from the command line (it would show in `ps` and in
+//! shell history), never logged, and never part of an error message. It is read
+//! from a file, an environment variable or a prompt on the terminal, and held in
+//! a [`Zeroizing`] buffer so that it is wiped when dropped.
+
+use std::path::PathBuf;
+use zeroize::Zeroizing;
+
+/// A secret held in memory that is wiped on drop. Its `Debug` form is redacted.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps a secret (trailing newlines are removed: files and prompts add them).
+    pub fn new(mut s: String) -> Self {
+        while s.ends_with('\n') || s.ends_with('\r') {
+            s.pop();
+        }
+        Secret(Zeroizing::new(s))
+    }
+
+    /// The secret text, for handing to a device.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Where a secret is read from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretSource {
+    /// The first line of a file (keep it mode 0600).
+    File(PathBuf),
+    /// An environment variable (for systemd `LoadCredential`/`Environment` and tests).
+    Env(String),
+    /// A prompt on the controlling terminal, without echo.
+    Prompt(String),
+}
+
+/// Why a secret could not be read. Never contains the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The file could not be read.
+    #[error("cannot read the secret file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The variable is not set or not UTF-8.
+    #[error("environment variable {0} is not set")]
+    Env(String),
+    /// No terminal to prompt on, or reading failed.
+    #[error("cannot prompt for {what} (no terminal? use a file or an environment variable): {source}")]
+    Prompt {
+        /// What was asked for.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The secret is empty.
+    #[error("the {0} is empty")]
+    Empty(String),
+}
+
+impl SecretSource {
+    /// Reads the secret.
+    ///
+    /// # Errors
+    /// See [`SecretError`].
+    pub fn read(&self) -> Result<Secret, SecretError> {
+        let (secret, what) = match self {
+            SecretSource::File(path) => {
+                let text =
+                    Zeroizing::new(std::fs::read_to_string(path).map_err(|source| SecretError::File { path: path.clone(), source })?);
+                let first = text.lines().next().unwrap_or("").to_owned();
+                (Secret::new(first), format!("secret in {}", path.display()))
+            }
+            SecretSource::Env(var) => {
+                let v = std::env::var(var).map_err(|_| SecretError::Env(var.clone()))?;
+                (Secret::new(v), format!("secret in ${var}"))
+            }
+            SecretSource::Prompt(what) => {
+                let v =
+                    rpassword::prompt_password(format!("{what}: ")).map_err(|source| SecretError::Prompt { what: what.clone(), source })?;
+                (Secret::new(v), what.clone())
+            }
+        };
+        if secret.expose().is_empty() {
+            return Err(SecretError::Empty(what));
+        }
+        Ok(secret)
+    }
+
+    /// The source chosen from the usual options: a file, else a variable, else a prompt.
+    pub fn choose(file: Option<PathBuf>, env: Option<String>, prompt: &str) -> Self {
+        match (file, env) {
+            (Some(f), _) => SecretSource::File(f),
+            (None, Some(e)) => SecretSource::Env(e),
+            (None, None) => SecretSource::Prompt(prompt.to_owned()),
+        }
+    }
+}
