@@ -13,59 +13,18 @@ fn zone_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/zones/awkward.zone")
 }
 
-fn require(tool: &str, package: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    assert!(found, "{tool} is missing: install the Debian package {package} (scripts/test.sh does)");
-}
+mod common;
+use common::{hwsigner, run};
 
-fn run(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
-
-fn hwsigner(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hwsigner"));
-    c.args(args);
-    c
+/// Runs the three validators and `hwsigner verify` on a signed zone of the test origin.
+fn validate(signed: &Path, what: &str) {
+    common::validate(signed, ORIGIN, what);
 }
 
 fn generate(keys: &Path, alg: &str, role: &str) {
     let (ok, out) =
         run(hwsigner(&["keys", "generate", "--zone", ORIGIN, "--algorithm", alg, "--role", role, "--bits", "2048", "-K"]).arg(keys));
     assert!(ok, "key generation failed: {out}");
-}
-
-/// Runs the three validators and `hwsigner verify` on a signed zone.
-fn validate(signed: &Path, what: &str) {
-    require("ldns-verify-zone", "ldnsutils");
-    require("dnssec-verify", "bind9-utils");
-    require("kzonecheck", "knot-dnssecutils");
-    let checks: [(&str, Command); 4] = [
-        ("ldns-verify-zone", {
-            let mut c = Command::new("ldns-verify-zone");
-            c.arg(signed);
-            c
-        }),
-        ("dnssec-verify", {
-            let mut c = Command::new("dnssec-verify");
-            c.args(["-o", ORIGIN]).arg(signed);
-            c
-        }),
-        ("kzonecheck", {
-            let mut c = Command::new("kzonecheck");
-            c.args(["-o", ORIGIN, "-d", "on"]).arg(signed);
-            c
-        }),
-        ("hwsigner verify", {
-            let mut c = hwsigner(&["verify", "--zone", ORIGIN]);
-            c.arg(signed);
-            c
-        }),
-    ];
-    for (name, mut cmd) in checks {
-        let (ok, out) = run(&mut cmd);
-        assert!(ok, "{what}: {name} rejected {}:\n{out}", signed.display());
-    }
 }
 
 fn sign(keys: &Path, input: &Path, output: &Path, extra: &[&str]) {

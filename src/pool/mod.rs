@@ -171,6 +171,8 @@ pub struct DeviceStats {
     pub errors: u64,
     /// Workers started after the first.
     pub restarts: u64,
+    /// Signatures by the current worker (after a restart: since the device rejoined).
+    pub current_worker_signatures: u64,
     /// Mean time per signature on the device, milliseconds.
     pub mean_ms: f64,
     /// Measured speed, signatures per second.
@@ -236,8 +238,10 @@ struct Member {
     reason: Option<String>,
     started: u64,
     signatures: u64,
+    worker_signatures: u64,
     errors: u64,
     busy: Duration,
+    healthy_since: Instant,
 }
 
 struct Event {
@@ -336,8 +340,10 @@ impl Pool {
                 reason: None,
                 started: 0,
                 signatures: 0,
+                worker_signatures: 0,
                 errors: 0,
                 busy: Duration::ZERO,
+                healthy_since: now,
             })
             .collect();
         let pool = Pool { info, public, opts, inner: Mutex::new(Inner { members, events, sender, next_seq: 1 }) };
@@ -451,6 +457,8 @@ impl Pool {
                     tracing::info!(device = %m.spec.name, detail = %device, "device ready");
                 }
                 m.state = State::Healthy;
+                m.healthy_since = Instant::now();
+                m.worker_signatures = 0;
                 m.needs_message = needs_message;
                 m.reason = None;
                 m.last_done = Instant::now();
@@ -494,8 +502,13 @@ impl Pool {
                 m.busy += took;
                 let observed = f.indices.len() as f64 / took.as_secs_f64().max(1e-6);
                 m.rate = Some(m.rate.map_or(observed, |r| 0.7 * r + 0.3 * observed));
-                m.backoff = self.opts.min_backoff;
+                // A device that keeps failing soon after rejoining is probed
+                // ever more rarely; one that stays up is forgiven.
+                if now.saturating_duration_since(m.healthy_since) > self.opts.max_backoff {
+                    m.backoff = self.opts.min_backoff;
+                }
                 m.signatures += f.indices.len() as u64;
+                m.worker_signatures += f.indices.len() as u64;
                 for (ix, sig) in f.indices.into_iter().zip(sigs) {
                     if run.results[ix].is_none() {
                         run.done += 1;
@@ -639,6 +652,7 @@ impl Pool {
                 signatures: m.signatures,
                 errors: m.errors,
                 restarts: m.started.saturating_sub(1),
+                current_worker_signatures: m.worker_signatures,
                 mean_ms: if m.signatures == 0 { 0.0 } else { m.busy.as_secs_f64() * 1000.0 / m.signatures as f64 },
                 rate: m.rate.unwrap_or(0.0),
             })
