@@ -16,22 +16,27 @@
 #   --big     delegation count for the large row (ECDSA P-256, NSEC3 opt-out);
 #             default 1000000; 0 to skip
 #   --skip-slow  leave ldns-signzone and default dnssec-signzone out of the big row
+#   --no-pool    skip the signing-pool benchmark (cargo bench --bench pool:
+#                SoftHSM2 pool against a bare C_Sign loop, cards modelled at
+#                50 ms with 1/2/4/8 tokens, one of four hanging, and the big
+#                zone signed through two SoftHSM2 tokens)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SIZES=10000,100000; BIG=1000000; SKIP_SLOW=0; KEEP=""
+SIZES=10000,100000; BIG=1000000; SKIP_SLOW=0; KEEP=""; POOL=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) SIZES=$2; shift 2;;
     --big) BIG=$2; shift 2;;
     --skip-slow) SKIP_SLOW=1; shift;;
     --keep) KEEP=$2; shift 2;;
+    --no-pool) POOL=0; shift;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
 
 need=()
-for t in ldns-signzone:ldnsutils dnssec-signzone:bind9-utils kzonesign:knot-dnssecutils keymgr:knot /usr/bin/time:time openssl:openssl; do
+for t in ldns-signzone:ldnsutils dnssec-signzone:bind9-utils kzonesign:knot-dnssecutils keymgr:knot /usr/bin/time:time openssl:openssl softhsm2-util:softhsm2; do
   command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -39,7 +44,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
+cargo build --release --quiet --workspace --manifest-path "$ROOT/Cargo.toml"
 HW=${CARGO_TARGET_DIR:-$ROOT/target}/release/hwsigner
 if [ -n "$KEEP" ]; then mkdir -p "$KEEP"; W=$(cd "$KEEP" && pwd); else W=$(mktemp -d); trap 'rm -rf "$W"' EXIT; fi
 ORIGIN=tld.
@@ -138,3 +143,10 @@ fi
 echo
 echo "results: $RESULTS"
 column -t -s $'\t' "$RESULTS"
+if [ "$POOL" = 1 ]; then
+  echo
+  big_zone="$W/zone.$BIG"
+  [ "$BIG" != 0 ] && [ ! -f "$big_zone" ] && "$ROOT/scripts/genzone.sh" "$BIG" "$ORIGIN" >"$big_zone"
+  if [ "$BIG" != 0 ]; then export POOL_BENCH_ZONE="$big_zone" POOL_BENCH_ORIGIN="$ORIGIN"; fi
+  cargo bench --quiet --bench pool --manifest-path "$ROOT/Cargo.toml" 2>&1 | grep -v '^ *\(Compiling\|Finished\|Running\)'
+fi
