@@ -13,11 +13,11 @@
 
 use hwsigner::crypto::SignInput;
 use hwsigner::crypto::public::PublicKey;
+use hwsigner::keys::Role;
 use hwsigner::keys::SigningKey;
 use hwsigner::keys::algorithm::Algorithm;
 use hwsigner::keys::pkcs11::token::{find_private, find_slot, login, open_module};
 use hwsigner::keys::pkcs11::{KeySelector, KeySpec, TokenSelector, pool_for_key};
-use hwsigner::keys::Role;
 use hwsigner::pool::PoolOptions;
 use hwsigner::secret::Secret;
 use std::path::{Path, PathBuf};
@@ -46,12 +46,24 @@ fn setup(tokens: usize, keys: &[(&str, &[&str])]) -> Hsm {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("t")).expect("dir");
     let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", dir.path().join("t").display()))
-        .expect("conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", dir.path().join("t").display()),
+    )
+    .expect("conf");
     // SAFETY of the environment: the benchmark is single-threaded here.
     unsafe { std::env::set_var("SOFTHSM2_CONF", &conf) };
     for i in 1..=tokens {
-        sh(Command::new("softhsm2-util").args(["--init-token", "--free", "--label", &format!("tok{i}"), "--so-pin", "12345678", "--pin", PIN]));
+        sh(Command::new("softhsm2-util").args([
+            "--init-token",
+            "--free",
+            "--label",
+            &format!("tok{i}"),
+            "--so-pin",
+            "12345678",
+            "--pin",
+            PIN,
+        ]));
     }
     for (n, (label, genargs)) in keys.iter().enumerate() {
         let pem = dir.path().join(format!("{label}.pem"));
@@ -98,7 +110,8 @@ fn bare_child(module: &str, serial: &str, label: &str, count: usize) {
             Algorithm::RsaSha256 => hwsigner::crypto::digest_info(alg.hash(), i.bytes()),
             _ => i.bytes().to_vec(),
         };
-        let mech = if alg == Algorithm::RsaSha256 { cryptoki::mechanism::Mechanism::RsaPkcs } else { cryptoki::mechanism::Mechanism::Ecdsa };
+        let mech =
+            if alg == Algorithm::RsaSha256 { cryptoki::mechanism::Mechanism::RsaPkcs } else { cryptoki::mechanism::Mechanism::Ecdsa };
         let sig = session.sign(&mech, key, &data).expect("C_Sign");
         assert!(pk.verify(i, &sig), "bad signature");
     }
@@ -135,7 +148,14 @@ fn spec(module: &Path, label: &str, tokens: &[String], alg: Algorithm) -> KeySpe
     }
 }
 
-fn pool_rate(module: &Path, label: &str, tokens: &[String], alg: Algorithm, count: usize, opts: PoolOptions) -> (f64, Vec<hwsigner::pool::DeviceStats>) {
+fn pool_rate(
+    module: &Path,
+    label: &str,
+    tokens: &[String],
+    alg: Algorithm,
+    count: usize,
+    opts: PoolOptions,
+) -> (f64, Vec<hwsigner::pool::DeviceStats>) {
     let worker = target_dir().join("hwsigner");
     assert!(worker.exists(), "{} missing: cargo build --release", worker.display());
     let pool = pool_for_key(&spec(module, label, tokens, alg), &Secret::new(PIN.into()), &worker, opts).expect("pool");

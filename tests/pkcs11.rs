@@ -271,6 +271,18 @@ fn a_token_removed_mid_run_rejoins_after_reinsertion() {
 }
 
 #[test]
+fn a_crash_inside_the_vendor_library_takes_down_one_worker_only() {
+    let (hsm, config, zone) = fault_setup("tok1 crash after=10 once\n");
+    let out = hsm.path("signed.zone");
+    let (ok, text) = hsm.sign(&config, &zone, &out, &[]);
+    assert!(ok, "{text}");
+    common::validate_with(&out, ORIGIN, "one worker crashed", true);
+    let devs = devices(&text);
+    let tok1 = device(&devs, "tok1");
+    assert!(tok1["restarts"].as_u64().unwrap_or(0) >= 1 && tok1["state"] == "healthy", "crashed worker replaced: {tok1}");
+}
+
+#[test]
 fn a_token_returning_corrupt_signatures_is_taken_out() {
     let (hsm, config, zone) = fault_setup("tok1 corrupt after=5\n");
     let out = hsm.path("signed.zone");

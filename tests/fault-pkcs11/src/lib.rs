@@ -14,8 +14,9 @@
 //! action is `latency` (sleep M ms per signature), `hang` (never return from
 //! `C_Sign`), `removed` (`CKR_DEVICE_REMOVED` from `C_Sign`,
 //! `CKR_TOKEN_NOT_PRESENT` from `C_GetTokenInfo`, `C_OpenSession` and
-//! `C_Login`), `error` (`CKR_DEVICE_ERROR` from `C_Sign`) or `corrupt` (flip a
-//! bit of each signature). `after=N` delays the fault until this process has
+//! `C_Login`), `error` (`CKR_DEVICE_ERROR` from `C_Sign`), `corrupt` (flip a
+//! bit of each signature) or `crash` (abort the process inside `C_Sign`, as a
+//! vendor library that segfaults would). `after=N` delays the fault until this process has
 //! made N signatures on that token. `once` makes a fault happen in one process
 //! only (a card pulled and re-inserted: the next worker finds it back); it is
 //! remembered in a file beside the control file. `#` starts a comment.
@@ -252,6 +253,7 @@ unsafe extern "C" fn fault_sign(
             std::thread::sleep(Duration::from_secs(3600));
         },
         Some(("removed", _)) => return CKR_DEVICE_REMOVED,
+        Some(("crash", _)) => std::process::abort(),
         Some(("error", _)) => return CKR_DEVICE_ERROR,
         Some(("latency", ms)) => std::thread::sleep(Duration::from_millis(ms)),
         _ => {}
