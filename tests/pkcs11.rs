@@ -283,6 +283,33 @@ fn a_crash_inside_the_vendor_library_takes_down_one_worker_only() {
 }
 
 #[test]
+fn rsa_through_tokens_lacking_rsa_pkcs_or_every_hash_mechanism() {
+    // tok1 has CKM_RSA_PKCS; tok2 lacks it (hash-and-sign, whole message);
+    // tok3 lacks it and the hash-and-sign mechanisms (raw RSA, host padding),
+    // as some AEP Keyper set-ups do. One pool mixes all three.
+    let hsm = Hsm::new(3);
+    hsm.import_everywhere(&["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], "rsa", "07");
+    hsm.control("tok2 hide hide=1\ntok3 hide hide=1,40,41,42\n");
+    for alg in ["8", "10"] {
+        let config = hsm.config(&fault_module(), &[("rsa", "csk")], "");
+        let text = std::fs::read_to_string(&config).expect("config") + &format!("algorithm = \"{alg}\"\n");
+        std::fs::write(&config, text).expect("config");
+        let out = hsm.path(&format!("rsa-{alg}.zone"));
+        let (ok, text) = hsm.sign(&config, &awkward_zone(), &out, &[]);
+        assert!(ok, "{text}");
+        common::validate_with(&out, ORIGIN, &format!("RSA algorithm {alg} over three mechanisms"), true);
+        for d in devices(&text) {
+            assert!(d["signatures"].as_u64().unwrap_or(0) > 0, "every token signs: {d}");
+        }
+    }
+    let mut c = hwsigner(&["tokens", "list", "--module"]);
+    c.arg(fault_module());
+    let (ok, out) = run(hsm.env(&mut c));
+    assert!(ok, "{out}");
+    assert!(out.contains("mechanisms: RSA-X-509 ECDSA"), "tok3 offers raw RSA only: {out}");
+}
+
+#[test]
 fn a_token_returning_corrupt_signatures_is_taken_out() {
     let (hsm, config, zone) = fault_setup("tok1 corrupt after=5\n");
     let out = hsm.path("signed.zone");

@@ -16,7 +16,10 @@
 //! `CKR_TOKEN_NOT_PRESENT` from `C_GetTokenInfo`, `C_OpenSession` and
 //! `C_Login`), `error` (`CKR_DEVICE_ERROR` from `C_Sign`), `corrupt` (flip a
 //! bit of each signature) or `crash` (abort the process inside `C_Sign`, as a
-//! vendor library that segfaults would). `after=N` delays the fault until this process has
+//! vendor library that segfaults would). `hide=1,40` (hex mechanism numbers,
+//! any action name) removes mechanisms from the token's `C_GetMechanismList`,
+//! to model tokens such as the AEP Keyper that lack `CKM_RSA_PKCS` or the
+//! hash-and-sign mechanisms. `after=N` delays the fault until this process has
 //! made N signatures on that token. `once` makes a fault happen in one process
 //! only (a card pulled and re-inserted: the next worker finds it back); it is
 //! remembered in a file beside the control file. `#` starts a comment.
@@ -35,6 +38,7 @@ struct Rule {
     after: u64,
     ms: u64,
     once: bool,
+    hide: Vec<CK_MECHANISM_TYPE>,
 }
 
 #[derive(Default)]
@@ -77,6 +81,7 @@ fn module() -> Option<&'static Module> {
             ours.C_OpenSession = Some(fault_open_session);
             ours.C_Login = Some(fault_login);
             ours.C_Sign = Some(fault_sign);
+            ours.C_GetMechanismList = Some(fault_get_mechanism_list);
             Ok(Module { real, ours })
         })
         .as_ref()
@@ -104,12 +109,14 @@ fn reload(st: &mut State) {
         let line = line.split('#').next().unwrap_or("");
         let mut words = line.split_whitespace();
         let (Some(token), Some(action)) = (words.next(), words.next()) else { continue };
-        let mut rule = Rule { token: token.to_owned(), action: action.to_owned(), after: 0, ms: 0, once: false };
+        let mut rule = Rule { token: token.to_owned(), action: action.to_owned(), after: 0, ms: 0, once: false, hide: Vec::new() };
         for w in words {
             if let Some(v) = w.strip_prefix("after=") {
                 rule.after = v.parse().unwrap_or(0);
             } else if let Some(v) = w.strip_prefix("ms=") {
                 rule.ms = v.parse().unwrap_or(0);
+            } else if let Some(v) = w.strip_prefix("hide=") {
+                rule.hide = v.split(',').filter_map(|h| CK_MECHANISM_TYPE::from_str_radix(h, 16).ok()).collect();
             } else if w == "once" {
                 rule.once = true;
             }
@@ -185,6 +192,42 @@ unsafe extern "C" fn fault_get_token_info(slot: CK_SLOT_ID, info: *mut CK_TOKEN_
         Some(f) => unsafe { f(slot, info) },
         None => CKR_FUNCTION_NOT_SUPPORTED,
     }
+}
+
+unsafe extern "C" fn fault_get_mechanism_list(slot: CK_SLOT_ID, list: *mut CK_MECHANISM_TYPE, count: *mut CK_ULONG) -> CK_RV {
+    let Some(m) = module() else { return CKR_GENERAL_ERROR };
+    let Some(f) = m.real.C_GetMechanismList else { return CKR_FUNCTION_NOT_SUPPORTED };
+    if count.is_null() {
+        return CKR_ARGUMENTS_BAD;
+    }
+    let hidden: Vec<CK_MECHANISM_TYPE> = {
+        let mut st = state();
+        reload(&mut st);
+        let label = unsafe { label_of(m, slot, &mut st) };
+        st.rules.iter().filter(|r| r.token == "*" || r.token == label).flat_map(|r| r.hide.iter().copied()).collect()
+    };
+    let mut n: CK_ULONG = 0;
+    let rv = unsafe { f(slot, std::ptr::null_mut(), &mut n) };
+    if rv != CKR_OK {
+        return rv;
+    }
+    let mut all = vec![0 as CK_MECHANISM_TYPE; n as usize];
+    let rv = unsafe { f(slot, all.as_mut_ptr(), &mut n) };
+    if rv != CKR_OK {
+        return rv;
+    }
+    all.truncate(n as usize);
+    all.retain(|mech| !hidden.contains(mech));
+    let room = unsafe { *count } as usize;
+    unsafe { *count = all.len() as CK_ULONG };
+    if list.is_null() {
+        return CKR_OK;
+    }
+    if room < all.len() {
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    unsafe { std::ptr::copy_nonoverlapping(all.as_ptr(), list, all.len()) };
+    CKR_OK
 }
 
 unsafe extern "C" fn fault_open_session(
