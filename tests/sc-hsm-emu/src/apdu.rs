@@ -1,0 +1,118 @@
+//! ISO 7816-4 command APDUs in short and extended form, and BER-TLV helpers.
+
+/// A parsed command APDU.
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub cla: u8,
+    pub ins: u8,
+    pub p1: u8,
+    pub p2: u8,
+    pub data: Vec<u8>,
+    /// Expected response length (Ne); 0 when no response data is expected.
+    pub ne: usize,
+}
+
+impl Command {
+    pub fn parse(b: &[u8]) -> Option<Command> {
+        if b.len() < 4 {
+            return None;
+        }
+        let (cla, ins, p1, p2) = (b[0], b[1], b[2], b[3]);
+        let rest = &b[4..];
+        let mut cmd = Command { cla, ins, p1, p2, data: Vec::new(), ne: 0 };
+        match rest.len() {
+            0 => {}
+            1 => cmd.ne = if rest[0] == 0 { 256 } else { rest[0] as usize },
+            _ if rest[0] != 0 => {
+                let lc = rest[0] as usize;
+                if rest.len() < 1 + lc {
+                    return None;
+                }
+                cmd.data = rest[1..1 + lc].to_vec();
+                match rest.len() - 1 - lc {
+                    0 => {}
+                    1 => cmd.ne = if rest[1 + lc] == 0 { 256 } else { rest[1 + lc] as usize },
+                    _ => return None,
+                }
+            }
+            3 => {
+                let le = u16::from_be_bytes([rest[1], rest[2]]) as usize;
+                cmd.ne = if le == 0 { 65536 } else { le };
+            }
+            _ => {
+                let lc = u16::from_be_bytes([rest[1], rest[2]]) as usize;
+                if rest.len() < 3 + lc {
+                    return None;
+                }
+                cmd.data = rest[3..3 + lc].to_vec();
+                match rest.len() - 3 - lc {
+                    0 => {}
+                    2 => {
+                        let le = u16::from_be_bytes([rest[3 + lc], rest[4 + lc]]) as usize;
+                        cmd.ne = if le == 0 { 65536 } else { le };
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        Some(cmd)
+    }
+}
+
+/// Encodes one TLV with a one- or two-byte tag.
+pub fn tlv(tag: u16, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len() + 5);
+    if tag > 0xff {
+        out.extend_from_slice(&tag.to_be_bytes());
+    } else {
+        out.push(tag as u8);
+    }
+    let n = value.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else if n < 0x100 {
+        out.extend_from_slice(&[0x81, n as u8]);
+    } else {
+        out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+/// Splits a buffer into (tag, value) pairs; tags of two bytes when the first has 0x1F low bits.
+pub fn parse_tlvs(mut b: &[u8]) -> Option<Vec<(u16, Vec<u8>)>> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        if b[0] == 0 || b[0] == 0xff {
+            b = &b[1..];
+            continue;
+        }
+        let (tag, used) = if b[0] & 0x1f == 0x1f {
+            if b.len() < 2 {
+                return None;
+            }
+            (u16::from_be_bytes([b[0], b[1]]), 2)
+        } else {
+            (b[0] as u16, 1)
+        };
+        b = &b[used..];
+        let (len, used) = match *b.first()? {
+            n if n < 0x80 => (n as usize, 1),
+            0x81 => (*b.get(1)? as usize, 2),
+            0x82 => (((*b.get(1)? as usize) << 8) | *b.get(2)? as usize, 3),
+            _ => return None,
+        };
+        b = &b[used..];
+        if b.len() < len {
+            return None;
+        }
+        out.push((tag, b[..len].to_vec()));
+        b = &b[len..];
+    }
+    Some(out)
+}
+
+/// The value of the first TLV with `tag`.
+pub fn find(tlvs: &[(u16, Vec<u8>)], tag: u16) -> Option<&[u8]> {
+    tlvs.iter().find(|(t, _)| *t == tag).map(|(_, v)| v.as_slice())
+}

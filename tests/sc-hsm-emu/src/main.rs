@@ -1,0 +1,74 @@
+//! A virtual SmartCard-HSM for tests: connects to pcscd's vpcd driver
+//! (vsmartcard-vpcd; the reader listens on localhost TCP) and answers APDUs
+//! the way the card does, keeping its state in a file so that it survives
+//! restarts. Test infrastructure only: never shipped with hwsigner.
+//!
+//! Usage: sc-hsm-emu --state FILE [--port 35963] [--host 127.0.0.1]
+//!        [--serial DEEM12345] [--rsa-sign-ms N] [--ec-sign-ms N]
+//!
+//! Killing the process (or closing the socket) is a card removal; starting it
+//! again is an insertion.
+
+mod apdu;
+mod card;
+
+use card::{ATR, Card, Delays};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn read_msg(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len)?;
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+fn write_msg(s: &mut TcpStream, b: &[u8]) -> std::io::Result<()> {
+    let mut out = (b.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(b);
+    s.write_all(&out)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(state) = arg(&args, "--state") else {
+        eprintln!("usage: sc-hsm-emu --state FILE [--port 35963] [--host 127.0.0.1] [--serial DEEM12345] [--rsa-sign-ms N] [--ec-sign-ms N]");
+        std::process::exit(2);
+    };
+    let port: u16 = arg(&args, "--port").and_then(|p| p.parse().ok()).unwrap_or(35963);
+    let host = arg(&args, "--host").unwrap_or_else(|| "127.0.0.1".into());
+    let serial = arg(&args, "--serial").unwrap_or_else(|| format!("DEEM{port:05}"));
+    let ms = |n: &str| Duration::from_millis(arg(&args, n).and_then(|v| v.parse().ok()).unwrap_or(0));
+    let delays = Delays { rsa_sign: ms("--rsa-sign-ms"), ec_sign: ms("--ec-sign-ms") };
+    let mut card = Card::open(PathBuf::from(state), &serial, delays);
+    loop {
+        let Ok(mut s) = TcpStream::connect((host.as_str(), port)) else {
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        };
+        let _ = s.set_nodelay(true);
+        card.reset();
+        loop {
+            let Ok(msg) = read_msg(&mut s) else { break };
+            let reply = match msg.as_slice() {
+                [0x00] | [0x01] | [0x02] => {
+                    card.reset();
+                    continue;
+                }
+                [0x04] => ATR.to_vec(),
+                apdu => card.process(apdu),
+            };
+            if write_msg(&mut s, &reply).is_err() {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
