@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ceremony;
 pub mod config;
 pub mod crypto;
 pub mod dns;
@@ -20,6 +21,7 @@ pub mod dnssec;
 pub mod keys;
 pub mod pool;
 pub mod secret;
+pub mod smartcard;
 pub mod verify;
 pub mod zone;
 

@@ -70,6 +70,9 @@ pub enum SecretError {
     /// The secret is empty.
     #[error("the {0} is empty")]
     Empty(String),
+    /// Two entries of a new secret differ.
+    #[error("the two entries of the {0} differ")]
+    Mismatch(String),
 }
 
 impl SecretSource {
@@ -108,5 +111,85 @@ impl SecretSource {
             (None, Some(e)) => SecretSource::Env(e),
             (None, None) => SecretSource::Prompt(prompt.to_owned()),
         }
+    }
+}
+
+/// Asks people for secrets and answers during a ceremony.
+///
+/// On a terminal it prompts without echo. When standard input is not a
+/// terminal (a test harness, an expect script), answers are read from it one
+/// per line in the order asked, so they never appear on a command line.
+pub struct Prompter {
+    lines: Option<std::io::Lines<std::io::StdinLock<'static>>>,
+}
+
+impl Default for Prompter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Prompter {
+    /// A prompter on the terminal, or on standard input when that is not a terminal.
+    pub fn new() -> Self {
+        use std::io::{BufRead, IsTerminal};
+        let stdin = std::io::stdin();
+        let lines = if stdin.is_terminal() { None } else { Some(stdin.lock().lines()) };
+        Prompter { lines }
+    }
+
+    fn line(&mut self, prompt: &str, secret: bool) -> Result<String, SecretError> {
+        let what = prompt.to_owned();
+        match &mut self.lines {
+            Some(lines) => {
+                eprint!("{prompt}: ");
+                let l = lines
+                    .next()
+                    .unwrap_or_else(|| Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no more answers on standard input")))
+                    .map_err(|source| SecretError::Prompt { what, source })?;
+                eprintln!("{}", if secret { "(given)" } else { l.as_str() });
+                Ok(l)
+            }
+            None if secret => rpassword::prompt_password(format!("{prompt}: ")).map_err(|source| SecretError::Prompt { what, source }),
+            None => {
+                eprint!("{prompt}: ");
+                let mut s = String::new();
+                std::io::stdin().read_line(&mut s).map_err(|source| SecretError::Prompt { what, source })?;
+                Ok(s)
+            }
+        }
+    }
+
+    /// Asks for a secret (no echo).
+    ///
+    /// # Errors
+    /// No terminal and no more input; an empty answer.
+    pub fn secret(&mut self, prompt: &str) -> Result<Secret, SecretError> {
+        let s = Secret::new(self.line(prompt, true)?);
+        if s.expose().is_empty() {
+            return Err(SecretError::Empty(prompt.to_owned()));
+        }
+        Ok(s)
+    }
+
+    /// Asks for a new secret twice; both must match.
+    ///
+    /// # Errors
+    /// The two answers differ, or as [`Prompter::secret`].
+    pub fn new_secret(&mut self, prompt: &str) -> Result<Secret, SecretError> {
+        let a = self.secret(prompt)?;
+        let b = self.secret(&format!("{prompt} (again)"))?;
+        if a.expose() != b.expose() {
+            return Err(SecretError::Mismatch(prompt.to_owned()));
+        }
+        Ok(a)
+    }
+
+    /// Asks for a visible answer (a share value, a confirmation).
+    ///
+    /// # Errors
+    /// No more input.
+    pub fn answer(&mut self, prompt: &str) -> Result<String, SecretError> {
+        Ok(self.line(prompt, false)?.trim().to_owned())
     }
 }

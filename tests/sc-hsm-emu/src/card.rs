@@ -15,8 +15,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub const AID: [u8; 11] = [0xE8, 0x2B, 0x06, 0x01, 0x04, 0x01, 0x81, 0xC3, 0x1F, 0x02, 0x01];
-pub const ATR: [u8; 24] =
-    [0x3B, 0xFE, 0x18, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x45, 0x80, 0x31, 0x81, 0x54, 0x48, 0x53, 0x4D, 0x31, 0x73, 0x80, 0x21, 0x40, 0x81, 0x07, 0xFA];
+pub const ATR: [u8; 24] = [
+    0x3B, 0xFE, 0x18, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x45, 0x80, 0x31, 0x81, 0x54, 0x48, 0x53, 0x4D, 0x31, 0x73, 0x80, 0x21, 0x40, 0x81,
+    0x07, 0xFA,
+];
 const OID_RSA_SHA256: [u8; 10] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x02, 0x01, 0x02];
 const OID_ECDSA_SHA256: [u8; 10] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x02, 0x02, 0x03];
 
@@ -469,7 +471,9 @@ impl Card {
         let Some(t) = parse_tlvs(&c.data) else { return sw(0x6A80) };
         let Some(pk) = find(&t, 0x7F49).and_then(parse_tlvs) else { return sw(0x6A80) };
         let car = find(&t, 0x42).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_else(|| "UTCA00001".into());
-        let chr = find(&t, 0x5F20).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_else(|| format!("{}{:05}", self.state.serial, c.p1));
+        let chr = find(&t, 0x5F20)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_else(|| format!("{}{:05}", self.state.serial, c.p1));
         let allowed = find(&t, 0x91).map(<[u8]>::to_vec).unwrap_or_default();
         let oid = find(&pk, 0x06).unwrap_or(&[]);
         let key = if oid.get(..9) == Some(&OID_RSA_SHA256[..9]) && oid.get(8) == Some(&0x01) {
@@ -685,7 +689,11 @@ impl Card {
         if fid == 0xCC00 || fid == 0x2F02 {
             return sw(0x6982);
         }
-        let found = if fid >> 8 == 0xCC { self.state.keys.remove(&((fid & 0xff) as u8)).is_some() } else { self.state.files.remove(&fid).is_some() };
+        let found = if fid >> 8 == 0xCC {
+            self.state.keys.remove(&((fid & 0xff) as u8)).is_some()
+        } else {
+            self.state.files.remove(&fid).is_some()
+        };
         if !found {
             return sw(0x6A82);
         }

@@ -39,7 +39,9 @@ fn write_msg(s: &mut TcpStream, b: &[u8]) -> std::io::Result<()> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(state) = arg(&args, "--state") else {
-        eprintln!("usage: sc-hsm-emu --state FILE [--port 35963] [--host 127.0.0.1] [--serial DEEM12345] [--rsa-sign-ms N] [--ec-sign-ms N]");
+        eprintln!(
+            "usage: sc-hsm-emu --state FILE [--port 35963] [--host 127.0.0.1] [--serial DEEM12345] [--rsa-sign-ms N] [--ec-sign-ms N]"
+        );
         std::process::exit(2);
     };
     let port: u16 = arg(&args, "--port").and_then(|p| p.parse().ok()).unwrap_or(35963);
