@@ -28,6 +28,9 @@ enum Command {
     Keys(cli::keys::KeysCommand),
     /// Check a signed zone: signatures, NSEC/NSEC3 chain, expiry window.
     Verify(cli::verify::VerifyArgs),
+    /// SmartCard-HSM key ceremonies: cards, DKEK shares, keys on cards, clones, scripts and transcripts.
+    #[command(subcommand)]
+    Ceremony(cli::ceremony::CeremonyCommand),
     /// PKCS#11 tokens: list slots, tokens, mechanisms and keys.
     #[command(subcommand)]
     Tokens(cli::tokens::TokensCommand),
@@ -55,6 +58,7 @@ fn main() {
         Command::Keys(c) => cli::keys::run(c),
         Command::Verify(a) => cli::verify::run(a),
         Command::Tokens(c) => cli::tokens::run(c),
+        Command::Ceremony(c) => cli::ceremony::run(c),
         Command::Worker { backend } => match backend.as_str() {
             "pkcs11" => hwsigner::keys::pkcs11::worker_main().map_err(|e| CliError::new(Exit::Internal, format!("worker: {e}"))),
             other => Err(CliError::new(Exit::Usage, format!("unknown worker backend '{other}'"))),

@@ -3,4 +3,5 @@
 //! checks afterwards.
 
 pub mod ops;
+pub mod script;
 pub mod transcript;

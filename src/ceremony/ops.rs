@@ -127,11 +127,14 @@ fn describe_card(hsm: &ScHsm) -> Result<CardReport, CeremonyError> {
     Ok(CardReport { reader: hsm.reader().to_owned(), serial, initialized, pin_tries, so_pin_tries: so, dkek, keys })
 }
 
+/// A reader and what is in it.
+pub type ReaderReport = (String, Result<CardReport, CeremonyError>);
+
 /// Every reader, and the card in it when there is a SmartCard-HSM.
 ///
 /// # Errors
 /// pcscd unreachable.
-pub fn list() -> Result<Vec<(String, Result<CardReport, CeremonyError>)>, CeremonyError> {
+pub fn list() -> Result<Vec<ReaderReport>, CeremonyError> {
     Ok(readers()?
         .into_iter()
         .map(|r| {
@@ -167,8 +170,10 @@ pub fn init(
     wipe: bool,
 ) -> Result<CardReport, CeremonyError> {
     let hsm = ScHsm::connect(reader)?;
-    if let Some(left) = hsm.so_pin_tries()? {
-        if !wipe {
+    if let Some(left) = hsm.so_pin_tries()?
+        && !wipe
+    {
+        {
             return Err(CeremonyError::Refused(format!(
                 "{reader}: card {} is initialised and holds {} key(s); initialising erases them all. Pass --wipe to confirm (SO-PIN tries left: {left})",
                 hsm.serial()?,
@@ -254,6 +259,7 @@ pub fn import_share(reader: &str, file: &Path, password: &[u8]) -> Result<DkekSt
 ///
 /// # Errors
 /// Wrong PIN (one attempt), card errors.
+#[allow(clippy::too_many_arguments)]
 pub fn keygen(
     reader: &str,
     pin: &Secret,
@@ -463,4 +469,79 @@ pub fn unwrap_from_file(reader: &str, pin: &Secret, file: &Path, id: Option<u8>)
     let request = parts.iter().find(|(t, _)| *t == 0x67 || *t == 0x7F21).map(|(t, v)| apdu::tlv(*t, v));
     hsm.unwrap(id, blob, request.as_deref(), prkd.as_deref())?;
     Ok(id)
+}
+
+/// Finds a reader: `serial:S` names the card by its serial; anything else is a reader name.
+///
+/// # Errors
+/// No card with that serial (lists the cards present).
+pub fn resolve_reader(spec: &str) -> Result<String, CeremonyError> {
+    let Some(serial) = spec.strip_prefix("serial:") else { return Ok(spec.to_owned()) };
+    let mut present = Vec::new();
+    for r in readers()?.into_iter().filter(|r| r.card) {
+        if let Ok(hsm) = ScHsm::connect(&r.name)
+            && let Ok(s) = hsm.serial()
+        {
+            if s == serial {
+                return Ok(r.name);
+            }
+            present.push(format!("{s} in {}", r.name));
+        }
+    }
+    Err(CeremonyError::Refused(format!(
+        "no SmartCard-HSM with serial {serial}; present: {}",
+        if present.is_empty() { "none".to_owned() } else { present.join(", ") }
+    )))
+}
+
+/// The id of the key labelled `label` (or given as a number) on the card.
+///
+/// # Errors
+/// No such key (lists the keys there).
+pub fn key_id(reader: &str, key: &str) -> Result<u8, CeremonyError> {
+    let hsm = ScHsm::connect(reader)?;
+    let keys = hsm.keys()?;
+    if let Some(k) = keys.iter().find(|k| k.label == key) {
+        return Ok(k.id);
+    }
+    if let Ok(n) = key.parse::<u8>()
+        && keys.iter().any(|k| k.id == n)
+    {
+        return Ok(n);
+    }
+    Err(CeremonyError::Refused(format!(
+        "{reader}: no key '{key}'; keys there: {}",
+        if keys.is_empty() {
+            "none".to_owned()
+        } else {
+            keys.iter().map(|k| format!("{} '{}'", k.id, k.label)).collect::<Vec<_>>().join(", ")
+        }
+    )))
+}
+
+/// Deletes a key from a card.
+///
+/// # Errors
+/// Wrong PIN, card errors.
+pub fn delete(reader: &str, pin: &Secret, id: u8) -> Result<(), CeremonyError> {
+    let hsm = ScHsm::connect(reader)?;
+    hsm.login(pin)?;
+    Ok(hsm.delete_key(id)?)
+}
+
+/// Changes the user PIN.
+///
+/// # Errors
+/// Old PIN wrong (tries left), blocked.
+pub fn change_pin(reader: &str, old: &Secret, new: &Secret) -> Result<(), CeremonyError> {
+    Ok(ScHsm::connect(reader)?.change_pin(old, new)?)
+}
+
+/// Unblocks the user PIN with the SO-PIN and sets a new one.
+///
+/// # Errors
+/// SO-PIN wrong (tries left), blocked.
+pub fn unblock(reader: &str, so: &Secret, new: &Secret) -> Result<(), CeremonyError> {
+    let so = so_pin_bytes(so)?;
+    Ok(ScHsm::connect(reader)?.unblock(&so, new)?)
 }

@@ -3,6 +3,8 @@
 /// A parsed command APDU.
 #[derive(Debug, Clone)]
 pub struct Command {
+    /// Class byte (secure messaging is not emulated, so it is only parsed).
+    #[allow(dead_code)]
     pub cla: u8,
     pub ins: u8,
     pub p1: u8,

@@ -88,7 +88,7 @@ fn ec_domain(key: &EcKey<Private>) -> Vec<u8> {
     group.components_gfp(&mut p, &mut a, &mut b, &mut ctx).expect("curve components");
     let mut order = BigNum::new().expect("bn");
     group.order(&mut order, &mut ctx).expect("order");
-    let g = group.generator().to_bytes(group, PointConversionForm::UNCOMPRESSED, &mut ctx).expect("generator");
+    let g = group.generator_opt().expect("generator").to_bytes(group, PointConversionForm::UNCOMPRESSED, &mut ctx).expect("generator");
     let pad = |n: &BigNum| n.to_vec_padded(len as i32).expect("pad");
     let mut out = Vec::new();
     out.extend(tlv(0x81, &pad(&p)));

@@ -57,8 +57,7 @@ fn main() {
         };
         let _ = s.set_nodelay(true);
         card.reset();
-        loop {
-            let Ok(msg) = read_msg(&mut s) else { break };
+        while let Ok(msg) = read_msg(&mut s) {
             let reply = match msg.as_slice() {
                 [0x00] | [0x01] | [0x02] => {
                     card.reset();
