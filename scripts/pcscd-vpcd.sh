@@ -17,7 +17,10 @@ case "${1:-start}" in
     if [ ! -f "$DRV/libifdvpcd.so" ]; then
       echo "vsmartcard-vpcd is not installed (apt-get install pcscd vsmartcard-vpcd)" >&2; exit 1
     fi
-    cp -f "$DRV/libifdvpcd.so" "$DRV/libifdvpcd-b.so"
+    # Replace the copy by rename, never in place: a running pcscd has it mapped.
+    if ! cmp -s "$DRV/libifdvpcd.so" "$DRV/libifdvpcd-b.so"; then
+      cp "$DRV/libifdvpcd.so" "$DRV/libifdvpcd-b.so.new" && mv -f "$DRV/libifdvpcd-b.so.new" "$DRV/libifdvpcd-b.so"
+    fi
     cat >/etc/reader.conf.d/vpcd-b <<CONF
 FRIENDLYNAME "Virtual PCD B"
 DEVICENAME   /dev/null:0x8C7D

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian 12 machine: installs the Debian
-# packages the tests use (validators, SoftHSM2, OpenSC), builds, runs unit and integration tests (validators
+# packages the tests use (validators, SoftHSM2, OpenSC, pcscd + vpcd), starts
+# pcscd with four virtual readers, builds, runs unit and integration tests (validators
 # included), then signs the shared zone corpus and checks every zone with
 # ldns-verify-zone, dnssec-verify and kzonecheck.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-PACKAGES=(ldnsutils bind9-utils knot-dnssecutils libssl-dev pkg-config time softhsm2 opensc)
+PACKAGES=(ldnsutils bind9-utils knot-dnssecutils libssl-dev pkg-config time softhsm2 opensc pcscd vsmartcard-vpcd libpcsclite-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +22,8 @@ fi
 
 echo "== cargo build (release, with the fault-injecting PKCS#11 module the pool tests load)"
 cargo build --release --workspace 2>&1
+echo "== pcscd with four vpcd readers for the SmartCard-HSM emulator"
+"$ROOT/scripts/pcscd-vpcd.sh" start
 echo "== cargo test (release)"
 cargo test --release 2>&1
 

@@ -239,7 +239,7 @@ pub fn open_share(file: &Path, password: &[u8]) -> Result<zeroize::Zeroizing<Vec
 ///
 /// # Errors
 /// Wrong password (nothing imported), no share outstanding, card errors.
-pub fn import_share(reader: &str, file: &Path, password: &[u8]) -> Result<DkekStatus, CeremonyError> {
+pub fn import_share(reader: &str, file: &Path, password: &[u8], expect_kcv: Option<&str>) -> Result<DkekStatus, CeremonyError> {
     let share = open_share(file, password)?;
     let hsm = ScHsm::connect(reader)?;
     let before = hsm.dkek_status()?;
@@ -252,7 +252,30 @@ pub fn import_share(reader: &str, file: &Path, password: &[u8]) -> Result<DkekSt
             data_encoding::HEXUPPER.encode(&before.kcv)
         )));
     }
-    Ok(hsm.import_dkek_share(&share)?)
+    // With a single-share DKEK the share alone decides the key check value, so
+    // a share for another DKEK can be refused before anything is imported.
+    if let Some(want) = expect_kcv
+        && before.total == 1
+    {
+        let kcv = data_encoding::HEXUPPER.encode(&dkek::Dkek::from_bytes(&share).map_err(|e| CeremonyError::Refused(e.to_string()))?.kcv());
+        if !kcv.eq_ignore_ascii_case(want) {
+            return Err(CeremonyError::Refused(format!(
+                "{}: this share gives DKEK check value {kcv}, {want} was expected: it belongs to another DKEK; nothing was imported",
+                file.display()
+            )));
+        }
+    }
+    let after = hsm.import_dkek_share(&share)?;
+    if let Some(want) = expect_kcv
+        && after.outstanding == 0
+        && !data_encoding::HEXUPPER.encode(&after.kcv).eq_ignore_ascii_case(want)
+    {
+        return Err(CeremonyError::Refused(format!(
+            "{reader}: the DKEK check value is now {}, {want} was expected: a share belongs to another DKEK; re-initialise this card before using it",
+            data_encoding::HEXUPPER.encode(&after.kcv)
+        )));
+    }
+    Ok(after)
 }
 
 /// Generates a key on the card and returns what to publish.

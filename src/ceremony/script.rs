@@ -42,7 +42,7 @@ pub enum ScriptError {
 
 /// One step.
 #[derive(Debug, Clone, serde::Deserialize)]
-#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
     /// Show the cards present.
     List,
@@ -128,7 +128,6 @@ fn bits() -> u32 {
 
 /// A step with its title and actor.
 #[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Step {
     /// What the people are told.
     pub title: String,
@@ -170,6 +169,32 @@ impl Script {
         let bytes = std::fs::read(path).map_err(|e| ScriptError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
         let text = String::from_utf8_lossy(&bytes);
         let script: Script = toml::from_str(&text).map_err(|e| ScriptError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        // serde cannot refuse unknown keys through a flattened, tagged enum, so
+        // a misspelt key (which would silently fall back to a default) is caught here.
+        let raw: toml::Table =
+            toml::from_str(&text).map_err(|e| ScriptError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let steps = raw.get("step").and_then(toml::Value::as_array).cloned().unwrap_or_default();
+        for (i, st) in steps.iter().enumerate() {
+            let Some(t) = st.as_table() else { continue };
+            let action = t.get("action").and_then(toml::Value::as_str).unwrap_or("");
+            let allowed: &[&str] = match action {
+                "list" => &[],
+                "confirm" => &["text"],
+                "init" => &["reader", "dkek_shares", "retries", "wipe"],
+                "dkek-share-create" => &["file", "reader", "password_shares"],
+                "dkek-share-import" => &["reader", "file", "password_shares", "expect_kcv"],
+                "keygen" => &["reader", "zone", "role", "algorithm", "bits", "label"],
+                "clone" => &["from", "to", "key"],
+                "delete" => &["reader", "key"],
+                _ => &[],
+            };
+            if let Some(k) = t.keys().find(|k| !["title", "actor", "action"].contains(&k.as_str()) && !allowed.contains(&k.as_str())) {
+                return Err(ScriptError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!("step {}: unknown key '{k}' for action '{action}'", i + 1),
+                });
+            }
+        }
         for (i, s) in script.steps.iter().enumerate() {
             let known = s.actor == "operator" || script.officers.contains(&s.actor) || script.witness.as_deref() == Some(s.actor.as_str());
             if !known {
@@ -290,10 +315,14 @@ impl Runner<'_> {
             Action::DkekShareImport { reader, file, password_shares, expect_kcv } => {
                 let reader = self.reader(reader)?;
                 let file = PathBuf::from(self.expand(file).map_err(boxed)?);
+                let want = match expect_kcv {
+                    Some(w) => Some(self.expand(w).map_err(boxed)?),
+                    None => None,
+                };
                 let status = match password_shares {
                     None => {
                         let pw = self.secret(actor, &format!("password of DKEK share {}", file.display()))?;
-                        ops::import_share(&reader, &file, pw.expose().as_bytes()).map_err(boxed)?
+                        ops::import_share(&reader, &file, pw.expose().as_bytes(), want.as_deref()).map_err(boxed)?
                     }
                     Some(k) => {
                         let mut shares = Vec::new();
@@ -304,17 +333,12 @@ impl Runner<'_> {
                             shares.push(shamir::PasswordShare::parse(&prime, &id, value.expose()).map_err(boxed)?);
                         }
                         let pw = shamir::combine(&shares).map_err(boxed)?;
-                        ops::import_share(&reader, &file, &pw).map_err(boxed)?
+                        ops::import_share(&reader, &file, &pw, want.as_deref()).map_err(boxed)?
                     }
                 };
                 let kcv = data_encoding::HEXUPPER.encode(&status.kcv);
-                if let Some(want) = expect_kcv {
-                    let want = self.expand(want).map_err(boxed)?;
-                    if status.outstanding == 0 && !want.eq_ignore_ascii_case(&kcv) {
-                        return Err(boxed(CeremonyError::Refused(format!(
-                            "the card's DKEK check value is {kcv}, the script expects {want}: stop the ceremony"
-                        ))));
-                    }
+                if status.outstanding == 0 {
+                    self.vars.entry("kcv".into()).or_insert_with(|| kcv.clone());
                 }
                 serde_json::json!({ "reader": reader, "dkek_total": status.total, "dkek_outstanding": status.outstanding, "kcv": if status.outstanding == 0 { kcv } else { String::new() } })
             }

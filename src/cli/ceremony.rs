@@ -101,6 +101,10 @@ pub enum ShareCommand {
         /// Enter this many password shares instead of the password.
         #[arg(long)]
         password_shares: Option<u32>,
+        /// The DKEK key check value the card must end with (hex); for a
+        /// single-share DKEK a share for another DKEK is refused before import.
+        #[arg(long)]
+        expect_kcv: Option<String>,
     },
 }
 
@@ -302,7 +306,7 @@ pub fn run(cmd: CeremonyCommand) -> Result<(), CliError> {
             eprintln!("DKEK share written to {} (keep a paper copy: openssl base64 -in {})", file.display(), file.display());
             Ok(())
         }
-        CeremonyCommand::DkekShare(ShareCommand::Import { file, reader, password_shares }) => {
+        CeremonyCommand::DkekShare(ShareCommand::Import { file, reader, password_shares, expect_kcv }) => {
             let reader = ops::resolve_reader(&reader.reader).map_err(err)?;
             let pw = match password_shares {
                 None => zeroize::Zeroizing::new(p.secret("password of the DKEK share").map_err(err)?.expose().as_bytes().to_vec()),
@@ -318,7 +322,7 @@ pub fn run(cmd: CeremonyCommand) -> Result<(), CliError> {
                 }
             };
             eprintln!("deciphering the share (about 10 s)...");
-            let s = ops::import_share(&reader, &file, &pw).map_err(err)?;
+            let s = ops::import_share(&reader, &file, &pw, expect_kcv.as_deref()).map_err(err)?;
             if s.outstanding == 0 {
                 println!("DKEK complete ({} shares); key check value {}", s.total, data_encoding::HEXUPPER.encode(&s.kcv));
             } else {

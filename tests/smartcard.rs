@@ -1,0 +1,367 @@
+//! SmartCard-HSM: the emulator (tests/sc-hsm-emu) behind pcscd + vpcd, refereed
+//! by OpenSC's own tools (sc-hsm-tool, pkcs11-tool, pkcs15-tool,
+//! opensc-pkcs11.so); hwsigner's ceremony commands and scripts against it,
+//! cross-checked with sc-hsm-tool both ways; bad input; and a zone signed by
+//! the signing pool over four cards holding clones of one key, checked by the
+//! three validators.
+//!
+//! Needs pcscd, vsmartcard-vpcd and opensc (scripts/test.sh installs them and
+//! starts pcscd with four virtual readers via scripts/pcscd-vpcd.sh) and the
+//! emulator binary (cargo build --release --workspace). The DKEK share files
+//! use sc-hsm-tool's 10-million-round key derivation, so every share created
+//! or imported costs about ten seconds: the steps are arranged to need few.
+
+mod common;
+use common::{hwsigner, require, run};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const OPENSC: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
+const SO: &str = "3537363231383830";
+const PIN: &str = "648219";
+const READERS: [&str; 4] = ["Virtual PCD 00 00", "Virtual PCD 00 01", "Virtual PCD B 00 00", "Virtual PCD B 00 01"];
+const PORTS: [u16; 4] = [35963, 35964, 35965, 35966];
+
+struct Cards {
+    dir: tempfile::TempDir,
+    procs: Vec<Option<Child>>,
+}
+
+fn emulator() -> PathBuf {
+    let exe = std::env::current_exe().expect("test path");
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("sc-hsm-emu");
+    assert!(bin.exists(), "{} is missing: build it with `cargo build --release --workspace` (scripts/test.sh does)", bin.display());
+    bin
+}
+
+impl Cards {
+    /// Four fresh cards with serials DEEM1000{1..4}, signing with the given delays.
+    fn new(ec_ms: u64) -> Cards {
+        require("pcscd", "pcscd");
+        require("sc-hsm-tool", "opensc");
+        assert!(Path::new("/usr/lib/pcsc/drivers/serial/libifdvpcd.so").exists(), "install vsmartcard-vpcd (scripts/test.sh does)");
+        let (ok, out) = run(Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pcscd-vpcd.sh")).arg("start"));
+        assert!(ok, "pcscd with vpcd could not be started: {out}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cards = Cards { dir, procs: Vec::new() };
+        for i in 0..4 {
+            let child = cards.spawn(i, ec_ms);
+            cards.procs.push(Some(child));
+        }
+        cards.wait_present(4);
+        cards
+    }
+
+    fn spawn(&self, i: usize, ec_ms: u64) -> Child {
+        Command::new(emulator())
+            .args(["--port", &PORTS[i].to_string(), "--serial", &format!("DEEM1000{}", i + 1), "--ec-sign-ms", &ec_ms.to_string()])
+            .arg("--state")
+            .arg(self.dir.path().join(format!("card{i}.json")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the emulator")
+    }
+
+    fn wait_present(&self, n: usize) {
+        for _ in 0..100 {
+            let out = Command::new("opensc-tool").arg("-l").output().expect("opensc-tool");
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text.lines().filter(|l| l.contains("Virtual PCD") && l.split_whitespace().nth(1) == Some("Yes")).count() >= n {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the emulated cards did not appear in pcscd's readers");
+    }
+
+    fn remove(&mut self, i: usize) {
+        if let Some(mut c) = self.procs[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Cards {
+    fn drop(&mut self) {
+        for i in 0..self.procs.len() {
+            self.remove(i);
+        }
+    }
+}
+
+/// Runs hwsigner with answers on standard input (never on the command line).
+fn answered(args: &[&str], answers: &[&str]) -> (bool, String) {
+    let mut c = hwsigner(args);
+    let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("hwsigner");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for a in answers {
+            writeln!(stdin, "{a}").expect("answer");
+        }
+    }
+    let out = child.wait_with_output().expect("hwsigner");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn tool(cmd: &str, args: &[&str]) -> String {
+    let (ok, out) = run(Command::new(cmd).args(args));
+    assert!(ok, "{cmd} {args:?} failed:\n{out}");
+    out
+}
+
+fn card_json(serial: &str) -> serde_json::Value {
+    let (ok, out) = run(&mut hwsigner(&["ceremony", "list", "--json"]));
+    assert!(ok, "{out}");
+    let all: Vec<serde_json::Value> = serde_json::from_str(out.trim()).expect("list --json");
+    all.into_iter().find(|c| c["serial"] == serial).unwrap_or_else(|| panic!("card {serial} not listed: {out}"))
+}
+
+fn kcv(serial: &str) -> String {
+    card_json(serial)["dkek"]["kcv"].as_str().expect("kcv").to_owned()
+}
+
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn opensc_referee_ceremony_commands_and_cross_checks() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cards = Cards::new(0);
+    let s1 = cards.path("s1.pbe");
+    let s2 = cards.path("s2.pbe");
+    let (s1t, s2t) = (s1.display().to_string(), s2.display().to_string());
+
+    // OpenSC initialises card 1 and makes and imports a DKEK share.
+    tool("sc-hsm-tool", &["-r", "0", "--initialize", "--so-pin", SO, "--pin", PIN, "--dkek-shares", "1"]);
+    tool("sc-hsm-tool", &["-r", "0", "--create-dkek-share", &s1t, "--password", "officer-one"]);
+    let out = tool("sc-hsm-tool", &["-r", "0", "--import-dkek-share", &s1t, "--password", "officer-one"]);
+    let kcv1 = kcv("DEEM10001");
+    assert!(out.contains(&kcv1), "sc-hsm-tool and hwsigner agree on the KCV {kcv1}: {out}");
+
+    // hwsigner initialises card 2 and imports OpenSC's share: same DKEK.
+    let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10002", "--dkek-shares", "1"], &[SO, PIN, PIN]);
+    assert!(ok, "{out}");
+    let (ok, out) = answered(&["ceremony", "dkek-share", "import", &s1t, "-r", "serial:DEEM10002"], &["wrong-password"]);
+    assert!(
+        !ok && out.contains("s1.pbe") && !out.contains("wrong-password"),
+        "a wrong share password is refused, without echoing it: {out}"
+    );
+    assert_eq!(card_json("DEEM10002")["dkek"]["outstanding"], 1, "nothing imported");
+    let (ok, out) = answered(&["ceremony", "dkek-share", "import", &s1t, "-r", "serial:DEEM10002"], &["officer-one"]);
+    assert!(ok && out.contains(&kcv1), "share made by sc-hsm-tool imported by hwsigner: {out}");
+
+    // hwsigner makes a share; sc-hsm-tool imports it into card 3.
+    let (ok, out) = answered(&["ceremony", "dkek-share", "create", &s2t], &["officer-two", "officer-two"]);
+    assert!(ok, "{out}");
+    tool("sc-hsm-tool", &["-r", "2", "--initialize", "--so-pin", SO, "--pin", PIN, "--dkek-shares", "1"]);
+    let out = tool("sc-hsm-tool", &["-r", "2", "--import-dkek-share", &s2t, "--password", "officer-two"]);
+    let kcv3 = kcv("DEEM10003");
+    assert!(out.contains(&kcv3) && kcv3 != kcv1, "share made by hwsigner imported by sc-hsm-tool: {out}");
+
+    // A share for another DKEK is refused before anything is imported.
+    let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10004", "--dkek-shares", "1"], &[SO, PIN, PIN]);
+    assert!(ok, "{out}");
+    let (ok, out) =
+        answered(&["ceremony", "dkek-share", "import", &s2t, "-r", "serial:DEEM10004", "--expect-kcv", &kcv1], &["officer-two"]);
+    assert!(!ok && out.contains("another DKEK") && out.contains("nothing was imported"), "{out}");
+    assert_eq!(card_json("DEEM10004")["dkek"]["outstanding"], 1, "nothing imported");
+
+    // OpenSC generates and signs on card 1; pkcs15-tool sees the card.
+    let m = ["--module", OPENSC, "--slot-index", "0", "--login", "--pin", PIN];
+    tool("pkcs11-tool", &[&m[..], &["--keypairgen", "--key-type", "EC:prime256v1", "--label", "oscgen", "--id", "10"]].concat());
+    let data = cards.path("data");
+    std::fs::write(&data, b"to be signed").expect("data");
+    let sig = cards.path("sig");
+    let (d, s) = (data.display().to_string(), sig.display().to_string());
+    tool("pkcs11-tool", &[&m[..], &["--sign", "-m", "ECDSA-SHA256", "--label", "oscgen", "-i", &d, "-o", &s]].concat());
+    assert_eq!(std::fs::metadata(&sig).expect("signature").len(), 64, "r||s from OpenSC");
+    let p15 = tool("pkcs15-tool", &["--reader", "0", "-D"]);
+    assert!(p15.contains("Serial number  : DEEM10001") && p15.contains("oscgen"), "{p15}");
+
+    // hwsigner generates a key; OpenSC signs with it (RSA through the card's raw RSA).
+    let (ok, out) = answered(
+        &["ceremony", "keygen", "-r", "serial:DEEM10001", "--zone", "example.", "--role", "ksk", "-a", "8", "--label", "hwksk"],
+        &[PIN],
+    );
+    assert!(ok && out.contains("IN DNSKEY 257 3 8") && out.contains("IN DS "), "{out}");
+    tool("pkcs11-tool", &[&m[..], &["--sign", "-m", "SHA256-RSA-PKCS", "--label", "hwksk", "-i", &d, "-o", &s]].concat());
+    let pubkey = cards.path("pub.der");
+    tool(
+        "pkcs11-tool",
+        &[
+            "--module",
+            OPENSC,
+            "--slot-index",
+            "0",
+            "--read-object",
+            "--type",
+            "pubkey",
+            "--label",
+            "hwksk",
+            "-o",
+            &pubkey.display().to_string(),
+        ],
+    );
+    let pem = cards.path("pub.pem");
+    tool("openssl", &["pkey", "-pubin", "-inform", "DER", "-in", &pubkey.display().to_string(), "-out", &pem.display().to_string()]);
+    let out = tool("openssl", &["dgst", "-sha256", "-verify", &pem.display().to_string(), "-signature", &s, &d]);
+    assert!(out.contains("Verified OK"), "OpenSC's signature with hwsigner's key verifies: {out}");
+
+    // Wrap by sc-hsm-tool, unwrap by hwsigner (card 1 -> card 2, same DKEK).
+    let hwksk_id =
+        card_json("DEEM10001")["keys"].as_array().expect("keys").iter().find(|k| k["label"] == "hwksk").expect("hwksk")["id"].to_string();
+    let w1 = cards.path("w1.bin").display().to_string();
+    tool("sc-hsm-tool", &["-r", "0", "--wrap-key", &w1, "--key-reference", &hwksk_id, "--pin", PIN]);
+    let (ok, out) = answered(&["ceremony", "unwrap", "-r", "serial:DEEM10002", &w1], &[PIN]);
+    assert!(ok, "sc-hsm-tool's wrapped key unwrapped by hwsigner: {out}");
+    let c2 = card_json("DEEM10002");
+    assert!(c2["keys"].as_array().expect("keys").iter().any(|k| k["label"] == "hwksk"), "{c2}");
+
+    // Wrap by hwsigner, unwrap by sc-hsm-tool (card 1 -> card 2).
+    let w2 = cards.path("w2.bin").display().to_string();
+    let (ok, out) = answered(&["ceremony", "wrap", "-r", "serial:DEEM10001", "--key", "oscgen", "--out", &w2], &[PIN]);
+    assert!(ok, "{out}");
+    tool("sc-hsm-tool", &["-r", "1", "--unwrap-key", &w2, "--key-reference", "20", "--pin", PIN, "--force"]);
+    let p15 = tool("pkcs15-tool", &["--reader", "1", "-D"]);
+    assert!(p15.contains("oscgen"), "hwsigner's wrapped key unwrapped by sc-hsm-tool: {p15}");
+
+    // Unwrap onto a card with another DKEK: refused with both KCVs, nothing unwrapped.
+    let (ok, out) = answered(&["ceremony", "unwrap", "-r", "serial:DEEM10003", &w2], &[PIN]);
+    assert!(!ok && out.contains(&kcv1) && out.contains(&kcv3) && out.contains("nothing was unwrapped"), "{out}");
+    assert!(card_json("DEEM10003")["keys"].as_array().expect("keys").is_empty());
+
+    // Clone with proof; a wrong SO-PIN shows the tries left; initialised cards are not wiped by accident.
+    let (ok, out) =
+        answered(&["ceremony", "clone", "--from", "serial:DEEM10001", "--to", "serial:DEEM10002", "--key", "oscgen"], &[PIN, PIN]);
+    assert!(ok && out.contains("DEEM10002"), "{out}");
+    let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10001", "--dkek-shares", "1"], &[SO, PIN, PIN]);
+    assert!(!ok && out.contains("--wipe"), "no wipe without confirmation: {out}");
+    let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10001", "--wipe"], &["0000000000000000", PIN, PIN]);
+    assert!(!ok && out.contains("SO-PIN was rejected; 14 tries left"), "{out}");
+    assert!(!card_json("DEEM10001")["keys"].as_array().expect("keys").is_empty(), "keys untouched");
+    let (ok, out) = answered(&["ceremony", "keygen", "-r", "serial:DEEM10001", "--zone", "example.", "--label", "x"], &["999999"]);
+    assert!(!ok && out.contains("user PIN was rejected; 2 tries left"), "{out}");
+
+    // A card pulled out: the step names it; the other cards are untouched.
+    cards.remove(3);
+    let (ok, out) =
+        answered(&["ceremony", "clone", "--from", "serial:DEEM10001", "--to", "serial:DEEM10004", "--key", "oscgen"], &[PIN, PIN]);
+    assert!(!ok && out.contains("no SmartCard-HSM with serial DEEM10004"), "{out}");
+}
+
+#[test]
+fn scripted_ceremony_then_four_cloned_cards_sign_a_zone() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cards = Cards::new(20);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("ceremony/first-ksk.toml");
+    let transcript = cards.path("first-ksk.jsonl");
+    let sharedir = cards.dir.path().display().to_string();
+    let sets = [
+        "--set",
+        "primary=serial:DEEM10001",
+        "--set",
+        "backup=serial:DEEM10002",
+        "--set",
+        &format!("sharedir={sharedir}"),
+        "--set",
+        "zone=example.com.",
+    ];
+    let mut args = vec!["ceremony", "run", script.to_str().expect("path"), "--transcript", transcript.to_str().expect("path")];
+    args.extend(sets);
+    // Every answer in the order the script asks: the witness confirms, the
+    // operator initialises both cards, each officer types their own password.
+    let answers = [
+        "yes",
+        SO,
+        PIN,
+        PIN,
+        SO,
+        PIN,
+        PIN,
+        "alice-secret",
+        "alice-secret",
+        "bob-secret",
+        "bob-secret",
+        "alice-secret",
+        "bob-secret",
+        "alice-secret",
+        "bob-secret",
+        "yes",
+        PIN,
+        PIN,
+        PIN,
+        "yes",
+    ];
+    let (ok, out) = answered(&args, &answers);
+    assert!(ok, "first-ksk ceremony: {out}");
+    assert!(out.contains("ceremony complete") && out.contains("IN DS "), "{out}");
+    let kcv = kcv("DEEM10001");
+    assert_eq!(kcv, self::kcv("DEEM10002"));
+
+    // The transcript verifies, and one changed byte is found.
+    let (ok, out) =
+        run(&mut hwsigner(&["ceremony", "verify-transcript", script.to_str().expect("path"), transcript.to_str().expect("path")]));
+    assert!(ok && out.contains("transcript intact"), "{out}");
+    let mut bytes = std::fs::read(&transcript).expect("transcript");
+    let at = bytes.windows(9).position(|w| w == b"DEEM10001").expect("serial in transcript") + 8;
+    bytes[at] = b'9';
+    let tampered = cards.path("tampered.jsonl");
+    std::fs::write(&tampered, &bytes).expect("write");
+    let (ok, out) =
+        run(&mut hwsigner(&["ceremony", "verify-transcript", script.to_str().expect("path"), tampered.to_str().expect("path")]));
+    assert!(!ok && out.contains("altered"), "{out}");
+
+    // Two more cards join through the add-backup-card script.
+    let add = root.join("ceremony/add-backup-card.toml");
+    for (n, serial) in ["DEEM10003", "DEEM10004"].iter().enumerate() {
+        let t = cards.path(&format!("add-{n}.jsonl"));
+        let newcard = format!("newcard=serial:{serial}");
+        let kcvset = format!("kcv={kcv}");
+        let share = format!("sharedir={sharedir}");
+        let args = [
+            "ceremony",
+            "run",
+            add.to_str().expect("path"),
+            "--transcript",
+            t.to_str().expect("path"),
+            "--set",
+            &newcard,
+            "--set",
+            "primary=serial:DEEM10001",
+            "--set",
+            &kcvset,
+            "--set",
+            &share,
+        ];
+        let (ok, out) = answered(&args, &[SO, PIN, PIN, "alice-secret", "bob-secret", PIN, PIN]);
+        assert!(ok, "add-backup-card for {serial}: {out}");
+    }
+
+    // The pool signs through OpenSC over all four cards.
+    let config = cards.path("cards.toml");
+    std::fs::write(
+        &config,
+        format!("[[pkcs11]]\nname = \"cards\"\nmodule = \"{OPENSC}\"\npin_env = \"CARD_PIN\"\n\n[[key]]\nzone = \"example.com.\"\nrole = \"csk\"\nstore = \"cards\"\nlabel = \"ksk-2026\"\n"),
+    )
+    .expect("config");
+    let signed = cards.path("signed.zone");
+    let mut c = hwsigner(&["sign", "--json", "--zone", "example.com.", "--config"]);
+    c.arg(&config).arg("--output").arg(&signed).arg(root.join("examples/example.com.zone")).env("CARD_PIN", PIN);
+    let (ok, out) = run(&mut c);
+    assert!(ok, "{out}");
+    common::validate_with(&signed, "example.com.", "four emulated SmartCard-HSMs", true);
+    let start = out.find('{').expect("summary");
+    let v: serde_json::Value = serde_json::Deserializer::from_str(&out[start..]).into_iter().next().expect("json").expect("json");
+    let devices = v["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 4, "{out}");
+    for d in devices {
+        assert!(d["signatures"].as_u64().unwrap_or(0) > 0, "every card signs: {d}");
+    }
+}
