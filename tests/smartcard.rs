@@ -20,7 +20,6 @@ use std::process::{Child, Command, Stdio};
 const OPENSC: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 const SO: &str = "3537363231383830";
 const PIN: &str = "648219";
-const READERS: [&str; 4] = ["Virtual PCD 00 00", "Virtual PCD 00 01", "Virtual PCD B 00 00", "Virtual PCD B 00 01"];
 const PORTS: [u16; 4] = [35963, 35964, 35965, 35966];
 
 struct Cards {
