@@ -247,6 +247,28 @@ fn opensc_referee_ceremony_commands_and_cross_checks() {
     let (ok, out) = answered(&["ceremony", "keygen", "-r", "serial:DEEM10001", "--zone", "example.", "--label", "x"], &["999999"]);
     assert!(!ok && out.contains("user PIN was rejected; 2 tries left"), "{out}");
 
+    // PIN management: change, a wrong old PIN counts down, unblock with the SO-PIN.
+    let (ok, out) = answered(&["ceremony", "change-pin", "-r", "serial:DEEM10003"], &[PIN, "123456", "123456"]);
+    assert!(ok, "{out}");
+    let (ok, out) = answered(&["ceremony", "change-pin", "-r", "serial:DEEM10003"], &[PIN, "654321", "654321"]);
+    assert!(!ok && out.contains("tries left"), "{out}");
+    let (ok, out) = answered(&["ceremony", "unblock", "-r", "serial:DEEM10003"], &[SO, PIN, PIN]);
+    assert!(ok, "{out}");
+    assert_eq!(card_json("DEEM10003")["pin_tries"], 3, "counter reset by the SO-PIN");
+
+    // A share whose password is split 2-of-3 among officers; any two open it.
+    let s3 = cards.path("s3.pbe").display().to_string();
+    let (ok, out) = answered(&["ceremony", "dkek-share", "create", &s3, "--password-shares", "2/3"], &["", "", ""]);
+    assert!(ok, "{out}");
+    let field = |name: &str| -> Vec<String> {
+        out.lines().filter_map(|l| l.strip_prefix(name).map(|v| v.trim_start_matches([' ', ':']).trim().to_owned())).collect()
+    };
+    let (primes, ids, values) = (field("Prime"), field("Share ID"), field("Share value"));
+    assert_eq!((primes.len(), ids.len(), values.len()), (3, 3, 3), "three password shares shown: {out}");
+    let answers = [primes[0].as_str(), ids[0].as_str(), values[0].as_str(), primes[2].as_str(), ids[2].as_str(), values[2].as_str()];
+    let (ok, out) = answered(&["ceremony", "dkek-share", "import", &s3, "-r", "serial:DEEM10004", "--password-shares", "2"], &answers);
+    assert!(ok && out.contains("DKEK complete"), "shares 1 and 3 of 3 open the share file: {out}");
+
     // A card pulled out: the step names it; the other cards are untouched.
     cards.remove(3);
     let (ok, out) =
