@@ -203,8 +203,8 @@ mod tests {
         assert_eq!(fin, last);
         assert!(verify(&p, b"other script").is_err());
         let mut bytes = std::fs::read(&p).unwrap();
-        let at = bytes.iter().position(|&b| b == b'5').unwrap();
-        bytes[at] = b'6';
+        let at = bytes.windows(5).position(|w| w == b"12345").unwrap();
+        bytes[at] = b'9';
         std::fs::write(&p, &bytes).unwrap();
         assert!(matches!(verify(&p, b"script"), Err(TranscriptError::Broken { line: 2, .. })));
         assert!(Transcript::create(&p, b"x").is_err(), "never overwrites");
