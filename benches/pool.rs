@@ -165,7 +165,7 @@ fn pool_rate(
         let sigs = pool.sign_batch(chunk).expect("pool signs");
         assert_eq!(sigs.len(), chunk.len());
     }
-    (count as f64 / t.elapsed().as_secs_f64(), pool.stats())
+    (count as f64 / t.elapsed().as_secs_f64(), pool.pool().stats())
 }
 
 fn main() {

@@ -170,7 +170,13 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
     let t1 = Instant::now();
     let signed = sign_zone(&mut zone, &key_refs, &policy, &bar);
     bar.finish();
-    let devices: Vec<hwsigner::pool::DeviceStats> = pools.iter().flat_map(hwsigner::pool::Pool::stats).collect();
+    let mut seen: Vec<&std::sync::Arc<hwsigner::pool::Pool>> = Vec::new();
+    for k in &pools {
+        if !seen.iter().any(|p| std::sync::Arc::ptr_eq(p, k.pool())) {
+            seen.push(k.pool());
+        }
+    }
+    let devices: Vec<hwsigner::pool::DeviceStats> = seen.iter().flat_map(|p| p.stats()).collect();
     if !a.quiet && !a.json {
         print_devices(&devices);
     }
@@ -248,7 +254,7 @@ fn print_devices(devices: &[hwsigner::pool::DeviceStats]) {
 }
 
 /// Starts a signing pool for every PKCS#11 key the configuration names for the zone.
-fn open_pools(a: &SignArgs) -> Result<Vec<hwsigner::pool::Pool>, CliError> {
+fn open_pools(a: &SignArgs) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
     let Some(path) = &a.config else { return Ok(Vec::new()) };
     let config = hwsigner::config::Config::load(path).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
     let resolved = config.pkcs11_keys(path, &a.zone).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;

@@ -257,17 +257,17 @@ struct Inner {
     next_seq: u64,
 }
 
-/// A key held by several devices, signing as one [`SigningKey`].
+/// Keys held by several devices (each device holding every key of the pool).
+/// [`Pool::key`] gives each key as a [`SigningKey`].
 pub struct Pool {
-    info: KeyInfo,
-    public: PublicKey,
+    keys: Vec<(KeyInfo, PublicKey)>,
     opts: PoolOptions,
     inner: Mutex<Inner>,
 }
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("key", &self.info.id).finish_non_exhaustive()
+        f.debug_struct("Pool").field("keys", &self.keys.iter().map(|k| k.0.id.as_str()).collect::<Vec<_>>()).finish_non_exhaustive()
     }
 }
 
@@ -320,9 +320,13 @@ impl Pool {
     ///
     /// # Errors
     /// A rejected PIN, a worker that cannot be started, or no usable device.
-    pub fn start(info: KeyInfo, members: Vec<MemberSpec>, opts: PoolOptions) -> Result<Self, PoolError> {
-        let public = PublicKey::from_dnskey(&info.dnskey)
-            .map_err(|_| PoolError::NoDevice { key: info.id.clone(), reasons: vec!["the configured DNSKEY is unusable".into()] })?;
+    pub fn start(infos: Vec<KeyInfo>, members: Vec<MemberSpec>, opts: PoolOptions) -> Result<Self, PoolError> {
+        let mut keys = Vec::new();
+        for info in infos {
+            let public = PublicKey::from_dnskey(&info.dnskey)
+                .map_err(|_| PoolError::NoDevice { key: info.id.clone(), reasons: vec!["the configured DNSKEY is unusable".into()] })?;
+            keys.push((info, public));
+        }
         let (sender, events) = channel();
         let now = Instant::now();
         let members = members
@@ -346,7 +350,7 @@ impl Pool {
                 healthy_since: now,
             })
             .collect();
-        let pool = Pool { info, public, opts, inner: Mutex::new(Inner { members, events, sender, next_seq: 1 }) };
+        let pool = Pool { keys, opts, inner: Mutex::new(Inner { members, events, sender, next_seq: 1 }) };
         {
             let mut inner = pool.lock();
             let n = inner.members.len();
@@ -360,10 +364,29 @@ impl Pool {
             let rest: Vec<usize> = (1..n).collect();
             pool.wait_started(&mut inner, &rest)?;
             if !inner.members.iter().any(|m| matches!(m.state, State::Healthy)) {
-                return Err(PoolError::NoDevice { key: pool.info.id.clone(), reasons: reasons(&inner.members) });
+                return Err(PoolError::NoDevice { key: pool.names(), reasons: reasons(&inner.members) });
             }
         }
         Ok(pool)
+    }
+
+    fn names(&self) -> String {
+        self.keys.iter().map(|k| k.0.id.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Key `i` of the pool as a [`SigningKey`].
+    pub fn key(self: &std::sync::Arc<Self>, i: usize) -> PoolKey {
+        PoolKey { pool: std::sync::Arc::clone(self), key: i }
+    }
+
+    /// How many keys the pool holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when the pool holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -444,9 +467,11 @@ impl Pool {
             }
         };
         match reply {
-            Reply::Ready { public_key, device, needs_message } => {
-                if self.info.dnskey.get(4..) != Some(public_key.as_slice()) {
-                    let why = format!("{device} holds a different key than {}", self.info.id);
+            Reply::Ready { public_keys, device, needs_message } => {
+                let same = public_keys.len() == self.keys.len()
+                    && self.keys.iter().zip(&public_keys).all(|(k, p)| k.0.dnskey.get(4..) == Some(p.as_slice()));
+                if !same {
+                    let why = format!("{device} holds a different key than {}", self.names());
                     self.fail(inner, i, &why, false, &mut run.queue);
                     return Ok(());
                 }
@@ -489,7 +514,8 @@ impl Pool {
                 }
                 let inputs = run.inputs;
                 let indices = &m.inflight[pos].indices;
-                if let Some(bad) = (0..sigs.len()).into_par_iter().find_any(|&k| !self.public.verify(&inputs[indices[k]], &sigs[k])) {
+                let public = &self.keys[run.key].1;
+                if let Some(bad) = (0..sigs.len()).into_par_iter().find_any(|&k| !public.verify(&inputs[indices[k]], &sigs[k])) {
                     let why = format!("returned a signature that does not verify (request {}, item {bad}); taken out of the pool", seq);
                     self.fail(inner, i, &why, false, &mut run.queue);
                     return Ok(());
@@ -545,13 +571,14 @@ impl Pool {
                 };
                 let take = size.min(run.queue.len());
                 let indices: Vec<usize> = run.queue.drain(..take).collect();
-                let inputs: Vec<SignInput> = indices.iter().map(|&ix| convert(&run.inputs[ix], m.needs_message, &self.info)).collect();
+                let inputs: Vec<SignInput> =
+                    indices.iter().map(|&ix| convert(&run.inputs[ix], m.needs_message, &self.keys[run.key].0)).collect();
                 // A device of unknown speed is assumed slow (one signature a second).
                 let rate = m.rate.unwrap_or(1.0);
                 let ahead: usize = m.inflight.iter().map(|f| f.indices.len()).sum();
                 let expected = Duration::from_secs_f64((ahead + take) as f64 / rate);
                 let deadline = now + self.opts.watchdog + expected;
-                let frame = Request::Sign { seq, inputs }.encode();
+                let frame = Request::Sign { seq, key: run.key as u16, inputs }.encode();
                 let sent = m.proc.as_ref().and_then(|p| p.to_worker.as_ref()).is_some_and(|tx| tx.send(frame).is_ok());
                 inner.next_seq += 1;
                 let m = &mut inner.members[i];
@@ -563,9 +590,10 @@ impl Pool {
         }
     }
 
-    fn sign_all(&self, inputs: &[SignInput]) -> Result<Vec<Vec<u8>>, PoolError> {
+    fn sign_all(&self, key: usize, inputs: &[SignInput]) -> Result<Vec<Vec<u8>>, PoolError> {
         let mut inner = self.lock();
         let mut run = Run::new(inputs);
+        run.key = key;
         while run.done < inputs.len() {
             let now = Instant::now();
             for i in 0..inner.members.len() {
@@ -578,11 +606,11 @@ impl Pool {
             }
             self.dispatch(&mut inner, &mut run);
             if inner.members.iter().all(|m| matches!(m.state, State::Out)) {
-                return Err(PoolError::NoDevice { key: self.info.id.clone(), reasons: reasons(&inner.members) });
+                return Err(PoolError::NoDevice { key: self.keys[run.key].0.id.clone(), reasons: reasons(&inner.members) });
             }
             if now.saturating_duration_since(run.progress) > self.opts.stall_timeout {
                 return Err(PoolError::Stalled {
-                    key: self.info.id.clone(),
+                    key: self.keys[run.key].0.id.clone(),
                     seconds: self.opts.stall_timeout.as_secs(),
                     reasons: reasons(&inner.members),
                 });
@@ -627,7 +655,7 @@ impl Pool {
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    return Err(PoolError::NoDevice { key: self.info.id.clone(), reasons: reasons(&inner.members) });
+                    return Err(PoolError::NoDevice { key: self.keys[run.key].0.id.clone(), reasons: reasons(&inner.members) });
                 }
             }
         }
@@ -688,6 +716,7 @@ fn convert(input: &SignInput, needs_message: bool, info: &KeyInfo) -> SignInput 
 }
 
 struct Run<'a> {
+    key: usize,
     inputs: &'a [SignInput],
     results: Vec<Option<Vec<u8>>>,
     queue: VecDeque<usize>,
@@ -697,7 +726,7 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(inputs: &'a [SignInput]) -> Self {
-        Run { inputs, results: vec![None; inputs.len()], queue: (0..inputs.len()).collect(), done: 0, progress: Instant::now() }
+        Run { key: 0, inputs, results: vec![None; inputs.len()], queue: (0..inputs.len()).collect(), done: 0, progress: Instant::now() }
     }
 }
 
@@ -719,9 +748,23 @@ fn reasons(members: &[Member]) -> Vec<String> {
         .collect()
 }
 
-impl SigningKey for Pool {
+/// One key of a [`Pool`], as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct PoolKey {
+    pool: std::sync::Arc<Pool>,
+    key: usize,
+}
+
+impl PoolKey {
+    /// The pool the key belongs to (for its device figures).
+    pub fn pool(&self) -> &std::sync::Arc<Pool> {
+        &self.pool
+    }
+}
+
+impl SigningKey for PoolKey {
     fn info(&self) -> &KeyInfo {
-        &self.info
+        &self.pool.keys[self.key].0
     }
 
     fn verifies_on_host(&self) -> bool {
@@ -729,7 +772,7 @@ impl SigningKey for Pool {
     }
 
     fn wants_message(&self) -> bool {
-        self.any_needs_message()
+        self.pool.any_needs_message()
     }
 
     fn preferred_batch(&self) -> usize {
@@ -737,6 +780,6 @@ impl SigningKey for Pool {
     }
 
     fn sign_batch(&self, inputs: &[SignInput]) -> Result<Vec<Vec<u8>>, KeyError> {
-        Ok(self.sign_all(inputs)?)
+        Ok(self.pool.sign_all(self.key, inputs)?)
     }
 }

@@ -22,6 +22,8 @@ pub enum Request {
     Sign {
         /// Sequence number chosen by the signer.
         seq: u64,
+        /// Which of the worker's keys (index into its Ready list).
+        key: u16,
         /// The inputs, in order.
         inputs: Vec<SignInput>,
     },
@@ -80,10 +82,10 @@ impl Failure {
 /// What a worker answers.
 #[derive(Debug)]
 pub enum Reply {
-    /// Logged in and ready; describes the device and the key found.
+    /// Logged in and ready; describes the device and the keys found.
     Ready {
-        /// The DNSKEY public key field of the key found.
-        public_key: Vec<u8>,
+        /// The DNSKEY public key fields of the keys, in the order asked for.
+        public_keys: Vec<Vec<u8>>,
         /// A human description of the device (label, serial, slot).
         device: String,
         /// True when the device needs the whole message rather than a digest.
@@ -162,8 +164,9 @@ impl Request {
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
         Zeroizing::new(match self {
             Request::Hello(h) => frame(1, |o| put_bytes(o, h)),
-            Request::Sign { seq, inputs } => frame(2, |o| {
+            Request::Sign { seq, key, inputs } => frame(2, |o| {
                 o.extend_from_slice(&seq.to_be_bytes());
+                o.extend_from_slice(&key.to_be_bytes());
                 o.extend_from_slice(&(inputs.len() as u32).to_be_bytes());
                 for i in inputs {
                     o.push(u8::from(matches!(i, SignInput::Message(_))));
@@ -183,6 +186,8 @@ impl Request {
             1 => Ok(Request::Hello(Zeroizing::new(c.bytes()?.to_vec()))),
             2 => {
                 let seq = c.u64()?;
+                let kb = c.take(2)?;
+                let key = u16::from_be_bytes([kb[0], kb[1]]);
                 let n = c.u32()? as usize;
                 let mut inputs = Vec::with_capacity(n.min(1 << 16));
                 for _ in 0..n {
@@ -190,7 +195,7 @@ impl Request {
                     let b = c.bytes()?.to_vec();
                     inputs.push(if kind == 1 { SignInput::Message(b) } else { SignInput::Digest(b) });
                 }
-                Ok(Request::Sign { seq, inputs })
+                Ok(Request::Sign { seq, key, inputs })
             }
             _ => Err(bad("unknown request")),
         }
@@ -201,8 +206,11 @@ impl Reply {
     /// Encodes the reply as one frame.
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Reply::Ready { public_key, device, needs_message } => frame(1, |o| {
-                put_bytes(o, public_key);
+            Reply::Ready { public_keys, device, needs_message } => frame(1, |o| {
+                o.extend_from_slice(&(public_keys.len() as u32).to_be_bytes());
+                for k in public_keys {
+                    put_bytes(o, k);
+                }
                 put_bytes(o, device.as_bytes());
                 o.push(u8::from(*needs_message));
             }),
@@ -233,10 +241,14 @@ impl Reply {
         let mut c = Cursor(body);
         match c.u8()? {
             1 => {
-                let public_key = c.bytes()?.to_vec();
+                let n = c.u32()? as usize;
+                let mut public_keys = Vec::with_capacity(n.min(64));
+                for _ in 0..n {
+                    public_keys.push(c.bytes()?.to_vec());
+                }
                 let device = c.string()?;
                 let needs_message = c.u8()? == 1;
-                Ok(Reply::Ready { public_key, device, needs_message })
+                Ok(Reply::Ready { public_keys, device, needs_message })
             }
             2 => {
                 let kind = FailureKind::from_code(c.u8()?)?;
@@ -296,12 +308,12 @@ mod tests {
 
     #[test]
     fn frames_round_trip() {
-        let req = Request::Sign { seq: 7, inputs: vec![SignInput::Digest(vec![1; 32]), SignInput::Message(vec![2; 90])] };
+        let req = Request::Sign { seq: 7, key: 1, inputs: vec![SignInput::Digest(vec![1; 32]), SignInput::Message(vec![2; 90])] };
         let f = req.encode();
         let back = Request::decode(&f[4..]).unwrap();
         match back {
-            Request::Sign { seq, inputs } => {
-                assert_eq!(seq, 7);
+            Request::Sign { seq, key, inputs } => {
+                assert_eq!((seq, key), (7, 1));
                 assert_eq!(inputs, vec![SignInput::Digest(vec![1; 32]), SignInput::Message(vec![2; 90])]);
             }
             Request::Hello(_) => panic!("wrong request"),

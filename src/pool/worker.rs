@@ -10,19 +10,19 @@ use crate::crypto::SignInput;
 use std::io::{self, BufReader, BufWriter};
 use zeroize::Zeroizing;
 
-/// A device session opened by a worker.
+/// A device session opened by a worker, with one or more keys.
 pub trait DeviceSigner {
-    /// The DNSKEY public key field of the key.
-    fn public_key(&self) -> &[u8];
+    /// The DNSKEY public key fields of the keys, in the order the Hello named them.
+    fn public_keys(&self) -> Vec<Vec<u8>>;
     /// Human description of the device (label, serial, slot).
     fn describe(&self) -> String;
     /// True when the device signs the whole message (no digest mechanism).
     fn needs_message(&self) -> bool;
-    /// Signs one input.
+    /// Signs one input with key `key`.
     ///
     /// # Errors
     /// A [`Failure`] classified for the pool.
-    fn sign(&mut self, input: &SignInput) -> Result<Vec<u8>, Failure>;
+    fn sign(&mut self, key: usize, input: &SignInput) -> Result<Vec<u8>, Failure>;
 }
 
 /// Serves the pool on standard input and output until the pipe closes.
@@ -49,13 +49,13 @@ where
         Err(f) => return write_frame(&mut output, &Reply::Failed(f).encode()),
     };
     drop(hello);
-    let ready = Reply::Ready { public_key: device.public_key().to_vec(), device: device.describe(), needs_message: device.needs_message() };
+    let ready = Reply::Ready { public_keys: device.public_keys(), device: device.describe(), needs_message: device.needs_message() };
     write_frame(&mut output, &ready.encode())?;
     while let Some(frame) = read_frame(&mut input)? {
-        let Request::Sign { seq, inputs } = Request::decode(&frame)? else {
+        let Request::Sign { seq, key, inputs } = Request::decode(&frame)? else {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "worker protocol: second hello"));
         };
-        let reply = match inputs.iter().map(|i| device.sign(i)).collect::<Result<Vec<_>, _>>() {
+        let reply = match inputs.iter().map(|i| device.sign(usize::from(key), i)).collect::<Result<Vec<_>, _>>() {
             Ok(sigs) => Reply::Signed { seq, sigs },
             Err(failure) => Reply::SignFailed { seq, failure },
         };

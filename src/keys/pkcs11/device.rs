@@ -127,8 +127,8 @@ impl Pkcs11Device {
 }
 
 impl DeviceSigner for Pkcs11Device {
-    fn public_key(&self) -> &[u8] {
-        &self.public
+    fn public_keys(&self) -> Vec<Vec<u8>> {
+        vec![self.public.clone()]
     }
 
     fn describe(&self) -> String {
@@ -139,7 +139,7 @@ impl DeviceSigner for Pkcs11Device {
         matches!(self.mech, Mech::RsaHash | Mech::Eddsa)
     }
 
-    fn sign(&mut self, input: &SignInput) -> Result<Vec<u8>, Failure> {
+    fn sign(&mut self, _key: usize, input: &SignInput) -> Result<Vec<u8>, Failure> {
         self.sign_one(input).map_err(Pkcs11Error::into_failure)
     }
 }

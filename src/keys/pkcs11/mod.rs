@@ -16,7 +16,7 @@ pub mod token;
 use crate::crypto::dnskey::{dnskey_rdata, key_tag};
 use crate::keys::algorithm::Algorithm;
 use crate::keys::{KeyInfo, Role};
-use crate::pool::{MemberSpec, Pool, PoolError, PoolOptions};
+use crate::pool::{MemberSpec, Pool, PoolError, PoolKey, PoolOptions};
 use crate::secret::Secret;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -242,7 +242,7 @@ pub struct KeySpec {
 /// # Errors
 /// No token or key, tokens holding different keys, a rejected PIN, a module
 /// that does not answer.
-pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptions) -> Result<Pool, Pkcs11Error> {
+pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptions) -> Result<PoolKey, Pkcs11Error> {
     let (info, holders) = resolve_key(spec)?;
     let alg = info.algorithm;
     let mut members = Vec::new();
@@ -263,7 +263,7 @@ pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptio
         });
     }
     tracing::info!(key = %info.id, key_tag = info.key_tag, tokens = members.len(), "starting the signing pool");
-    Ok(Pool::start(info, members, opts)?)
+    Ok(std::sync::Arc::new(Pool::start(vec![info], members, opts)?).key(0))
 }
 
 /// Finds the key a [`KeySpec`] names on its tokens (public objects, no login)
