@@ -31,6 +31,9 @@ enum Command {
     /// SmartCard-HSM key ceremonies: cards, DKEK shares, keys on cards, clones, scripts and transcripts.
     #[command(subcommand)]
     Ceremony(cli::ceremony::CeremonyCommand),
+    /// TPM 2.0: what the TPM is, and persisting the storage key for tpm2-tools.
+    #[command(subcommand)]
+    Tpm(cli::tpm::TpmCommand),
     /// PKCS#11 tokens: list slots, tokens, mechanisms and keys.
     #[command(subcommand)]
     Tokens(cli::tokens::TokensCommand),
@@ -58,9 +61,11 @@ fn main() {
         Command::Keys(c) => cli::keys::run(c),
         Command::Verify(a) => cli::verify::run(a),
         Command::Tokens(c) => cli::tokens::run(c),
+        Command::Tpm(c) => cli::tpm::run(c),
         Command::Ceremony(c) => cli::ceremony::run(c),
         Command::Worker { backend } => match backend.as_str() {
             "pkcs11" => hwsigner::keys::pkcs11::worker_main().map_err(|e| CliError::new(Exit::Internal, format!("worker: {e}"))),
+            "tpm" => hwsigner::keys::tpm::worker_main().map_err(|e| CliError::new(Exit::Internal, format!("worker: {e}"))),
             other => Err(CliError::new(Exit::Usage, format!("unknown worker backend '{other}'"))),
         },
     };

@@ -24,6 +24,39 @@ pub enum KeysCommand {
     Export(ListArgs),
     /// Import a BIND key pair (K*.private with its K*.key beside it).
     Import(ImportArgs),
+    /// Import a key made with tpm2-tools (tpm2_create -C <persistent parent> -u pub -r priv).
+    ImportTpm(ImportTpmArgs),
+}
+
+/// Options of `keys import-tpm`.
+#[derive(Debug, Args)]
+pub struct ImportTpmArgs {
+    /// The public blob (tpm2_create -u).
+    #[arg(long)]
+    pub public: PathBuf,
+    /// The private blob (tpm2_create -r).
+    #[arg(long)]
+    pub private: PathBuf,
+    /// Zone the key is for.
+    #[arg(short, long)]
+    pub zone: String,
+    /// ksk, zsk or csk.
+    #[arg(short, long, default_value = "csk", value_parser = |s: &str| Role::parse(s).ok_or("ksk, zsk or csk"))]
+    pub role: Role,
+    /// The persistent parent the key was created under (tpm2_create -C).
+    #[arg(long)]
+    pub srk_handle: String,
+    /// For RSA keys: 8 (RSASHA256, default) or 10 (RSASHA512).
+    #[arg(short, long)]
+    pub algorithm: Option<String>,
+    /// The key has an authorisation value (tpm2_create -p).
+    #[arg(long)]
+    pub with_auth: bool,
+    /// TCTI recorded as the key's TPM.
+    #[arg(long)]
+    pub tcti: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Common store options.
@@ -55,9 +88,22 @@ pub struct GenerateArgs {
     /// RSA modulus size in bits.
     #[arg(short, long, default_value_t = 2048)]
     pub bits: u32,
-    /// Where to make the key: software (a BIND key file) or pkcs11 (on a token, never extractable).
-    #[arg(long, default_value = "software", value_parser = ["software", "pkcs11"])]
+    /// Where to make the key: software (a BIND key file), pkcs11 (on a token,
+    /// never extractable) or tpm (inside this machine's TPM, never extractable).
+    #[arg(long, default_value = "software", value_parser = ["software", "pkcs11", "tpm"])]
     pub backend: String,
+    /// TPM (with --backend tpm; default: $TPM2TOOLS_TCTI, $TCTI, device:/dev/tpmrm0).
+    #[arg(long)]
+    pub tcti: Option<String>,
+    /// Make the TPM key under the storage key persisted at this handle (see `hwsigner tpm persist-srk`).
+    #[arg(long)]
+    pub srk_handle: Option<String>,
+    /// Give the TPM key an authorisation value, read from this file.
+    #[arg(long)]
+    pub auth_file: Option<PathBuf>,
+    /// Give the TPM key an authorisation value, read from this variable.
+    #[arg(long)]
+    pub auth_env: Option<String>,
     /// PKCS#11 module (with --backend pkcs11).
     #[arg(long, env = "HWSIGNER_PKCS11_MODULE")]
     pub module: Option<PathBuf>,
@@ -169,6 +215,25 @@ fn show(keys: &[KeyInfo], json: bool, digests: &[DigestType], with_dnskey: bool)
 pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
     match cmd {
         KeysCommand::Generate(a) if a.backend == "pkcs11" => generate_pkcs11(&a),
+        KeysCommand::Generate(a) if a.backend == "tpm" => generate_tpm(&a),
+        KeysCommand::ImportTpm(a) => {
+            use hwsigner::keys::tpm;
+            let tcti = tpm::tcti(a.tcti.as_deref());
+            let parent = tpm::Parent::from_handle(Some(&a.srk_handle)).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
+            let alg = a
+                .algorithm
+                .as_deref()
+                .map(|s| Algorithm::parse(s).ok_or_else(|| CliError::new(Exit::Usage, format!("unknown algorithm '{s}'"))))
+                .transpose()?;
+            let zone = if a.zone.ends_with('.') { a.zone.clone() } else { format!("{}.", a.zone) };
+            let (id, f) = tpm::import(&a.store.keys, &tcti, &parent, &zone, a.role, alg, &a.public, &a.private, a.with_auth)
+                .map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
+            let info = f.info(&id).map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
+            if !a.store.json {
+                eprintln!("imported TPM key {id} ({} key tag {})", info.role.as_str(), info.key_tag);
+            }
+            show(std::slice::from_ref(&info), a.store.json, &[DigestType::Sha256], true)
+        }
         KeysCommand::Generate(a) => {
             let alg = Algorithm::parse(&a.algorithm)
                 .ok_or_else(|| CliError::new(Exit::Usage, format!("unknown or unsupported algorithm '{}'", a.algorithm)))?;
@@ -242,7 +307,11 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
 
 /// The keys of the software store, or those the configuration names.
 fn keys_of(store: &StoreArgs, zone: Option<&str>) -> Result<Vec<KeyInfo>, CliError> {
-    let Some(path) = &store.config else { return Ok(SoftwareStore::new(&store.keys).list(zone)?) };
+    let Some(path) = &store.config else {
+        let mut keys = SoftwareStore::new(&store.keys).list(zone)?;
+        keys.extend(tpm_keys(&store.keys, zone)?);
+        return Ok(keys);
+    };
     let config = hwsigner::config::Config::load(path).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
     let mut zones: Vec<String> = config.keys.iter().map(|k| k.zone.clone()).collect();
     zones.dedup();
@@ -300,6 +369,47 @@ fn generate_pkcs11(a: &GenerateArgs) -> Result<(), CliError> {
             "add to the configuration:\n[[key]]\nzone = \"{zone}\"\nrole = \"{}\"\nstore = \"<name of the [[pkcs11]] entry>\"\nlabel = \"{label}\"\nkey_tag = {key_tag}{}",
             a.role.as_str(),
             if alg == Algorithm::RsaSha512 { "\nalgorithm = \"10\"" } else { "" }
+        );
+    }
+    show(std::slice::from_ref(&info), a.store.json, &[DigestType::Sha256], true)
+}
+
+/// The TPM keys in a key directory.
+fn tpm_keys(dir: &std::path::Path, zone: Option<&str>) -> Result<Vec<KeyInfo>, CliError> {
+    let list = hwsigner::keys::tpm::list(dir, zone).map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
+    list.iter().map(|(id, f)| f.info(id).map_err(|e| CliError::new(Exit::Key, e.to_string()))).collect()
+}
+
+/// `keys generate --backend tpm`: the key is made inside the TPM and can never leave it.
+fn generate_tpm(a: &GenerateArgs) -> Result<(), CliError> {
+    use hwsigner::keys::tpm;
+    let alg = Algorithm::parse(&a.algorithm)
+        .ok_or_else(|| CliError::new(Exit::Usage, format!("unknown or unsupported algorithm '{}'", a.algorithm)))?;
+    let tcti = tpm::tcti(a.tcti.as_deref());
+    let parent = tpm::Parent::from_handle(a.srk_handle.as_deref()).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
+    let auth = if a.auth_file.is_some() || a.auth_env.is_some() {
+        Some(
+            hwsigner::secret::SecretSource::choose(a.auth_file.clone(), a.auth_env.clone(), "authorisation value")
+                .read()
+                .map_err(|e| CliError::new(Exit::Key, e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let zone = if a.zone.ends_with('.') { a.zone.clone() } else { format!("{}.", a.zone) };
+    let (id, f) = tpm::generate(&a.store.keys, &tcti, &parent, &zone, a.role, alg, auth.as_ref())
+        .map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
+    let info = f.info(&id).map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
+    if !a.store.json {
+        eprintln!(
+            "generated {} key {id} (algorithm {}, key tag {}) inside the TPM at {tcti}; blobs in {}",
+            info.role.as_str(),
+            info.algorithm,
+            info.key_tag,
+            a.store.keys.display()
+        );
+        eprintln!(
+            "WARNING: this key can never leave this TPM. A TPM clear, a firmware reset to factory state or a new motherboard destroys it for good, and the zone then cannot be signed until a new key is published. Keep a second key (on another TPM or device) published as a standby, or a rollover plan the parent can follow quickly."
         );
     }
     show(std::slice::from_ref(&info), a.store.json, &[DigestType::Sha256], true)

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod output;
 pub mod sign;
 pub mod tokens;
+pub mod tpm;
 pub mod verify;
 
 use std::path::Path;

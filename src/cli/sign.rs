@@ -30,6 +30,21 @@ pub struct SignArgs {
     /// Configuration file (TOML): PKCS#11 stores and keys (see the README).
     #[arg(short, long, env = "HWSIGNER_CONFIG")]
     pub config: Option<PathBuf>,
+    /// TPM to use for TPM keys in the key directory (default: $TPM2TOOLS_TCTI, $TCTI, device:/dev/tpmrm0).
+    #[arg(long)]
+    pub tcti: Option<String>,
+    /// File holding the TPM keys' authorisation value.
+    #[arg(long)]
+    pub tpm_auth_file: Option<PathBuf>,
+    /// Environment variable holding the TPM keys' authorisation value.
+    #[arg(long)]
+    pub tpm_auth_env: Option<String>,
+    /// A TPM that does not answer this many seconds beyond its expected time is declared hung.
+    #[arg(long, value_parser = parse_duration)]
+    pub device_watchdog: Option<u32>,
+    /// Fail when no device has signed for this many seconds.
+    #[arg(long, value_parser = parse_duration)]
+    pub device_stall_timeout: Option<u32>,
     /// Use only these keys (id or key tag); default: every key of the zone in the store.
     #[arg(long = "key")]
     pub key_ids: Vec<String>,
@@ -127,12 +142,13 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
     let mut zone = built.zone;
     let t_read = t0.elapsed().as_secs_f64();
 
-    let pools = open_pools(&a)?;
+    let mut pools = open_pools(&a)?;
     let mut keys = Vec::new();
     let software_dir = a.config.as_ref().and_then(|p| hwsigner::config::Config::load(p).ok()).and_then(|c| c.software).map(|s| s.dir);
+    let dir = software_dir.clone().unwrap_or_else(|| a.keys.clone());
+    pools.extend(tpm_pool(&a, &dir)?);
     if pools.is_empty() || software_dir.is_some() {
-        let dir = software_dir.unwrap_or_else(|| a.keys.clone());
-        keys = software_keys(&a, &dir)?;
+        keys = software_keys(&a, &dir, pools.is_empty())?;
     }
     let mut key_refs: Vec<&dyn SigningKey> = keys.iter().map(|k| k as &dyn SigningKey).collect();
     key_refs.extend(pools.iter().map(|p| p as &dyn SigningKey));
@@ -279,7 +295,32 @@ fn open_pools(a: &SignArgs) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
 }
 
 /// The software keys of the zone, generating a pair when asked to and none exist.
-fn software_keys(a: &SignArgs, dir: &std::path::Path) -> Result<Vec<hwsigner::keys::software::SoftwareKey>, CliError> {
+/// Starts the signing worker for the TPM keys of the zone in the key directory.
+fn tpm_pool(a: &SignArgs, dir: &std::path::Path) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
+    use hwsigner::keys::tpm;
+    let keys = tpm::list(dir, Some(&a.zone)).map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tcti = tpm::tcti(a.tcti.as_deref());
+    let auth = if keys.iter().any(|(_, f)| f.auth) {
+        let src = hwsigner::secret::SecretSource::choose(a.tpm_auth_file.clone(), a.tpm_auth_env.clone(), "TPM key authorisation value");
+        Some(src.read().map_err(|e| CliError::new(Exit::Key, e.to_string()))?)
+    } else {
+        None
+    };
+    let worker = std::env::current_exe()
+        .map_err(|e| CliError::new(Exit::Internal, format!("cannot find this program's path for the workers: {e}")))?;
+    let defaults = hwsigner::pool::PoolOptions::default();
+    let opts = hwsigner::pool::PoolOptions {
+        watchdog: a.device_watchdog.map_or(defaults.watchdog, |s| std::time::Duration::from_secs(s.into())),
+        stall_timeout: a.device_stall_timeout.map_or(defaults.stall_timeout, |s| std::time::Duration::from_secs(s.into())),
+        ..defaults
+    };
+    tpm::pool_for_keys(&tcti, &keys, auth.as_ref(), &worker, opts).map_err(|e| CliError::new(Exit::Key, format!("zone {}: {e}", a.zone)))
+}
+
+fn software_keys(a: &SignArgs, dir: &std::path::Path, required: bool) -> Result<Vec<hwsigner::keys::software::SoftwareKey>, CliError> {
     let store = SoftwareStore::new(dir);
     let mut keys = store.open_zone(&a.zone)?;
     if let Some(alg) = a.create_keys.as_ref().filter(|_| keys.is_empty()) {
@@ -291,7 +332,7 @@ fn software_keys(a: &SignArgs, dir: &std::path::Path) -> Result<Vec<hwsigner::ke
         }
         keys = store.open_zone(&a.zone)?;
     }
-    if keys.is_empty() {
+    if keys.is_empty() && required {
         let have = store.list(None)?;
         let listing: Vec<String> = have.iter().map(|k| format!("{} ({})", k.id, k.zone)).collect();
         return Err(CliError::new(

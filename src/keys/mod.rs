@@ -11,6 +11,7 @@ pub mod algorithm;
 pub mod bind_format;
 pub mod pkcs11;
 pub mod software;
+pub mod tpm;
 
 use crate::crypto::SignInput;
 use algorithm::Algorithm;
