@@ -283,6 +283,7 @@ pub fn generate(
 ///
 /// # Errors
 /// Malformed files, unsupported key types.
+#[allow(clippy::too_many_arguments)]
 pub fn import(
     dir: &Path,
     tcti: &str,
