@@ -25,7 +25,7 @@ enum Command {
     Sign(Box<cli::sign::SignArgs>),
     /// Manage keys in the software key store.
     #[command(subcommand)]
-    Keys(cli::keys::KeysCommand),
+    Keys(Box<cli::keys::KeysCommand>),
     /// Check a signed zone: signatures, NSEC/NSEC3 chain, expiry window.
     Verify(cli::verify::VerifyArgs),
     /// SmartCard-HSM key ceremonies: cards, DKEK shares, keys on cards, clones, scripts and transcripts.
@@ -58,7 +58,7 @@ fn main() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
     let result: Result<(), CliError> = match cli.command {
         Command::Sign(a) => cli::sign::run(*a),
-        Command::Keys(c) => cli::keys::run(c),
+        Command::Keys(c) => cli::keys::run(*c),
         Command::Verify(a) => cli::verify::run(a),
         Command::Tokens(c) => cli::tokens::run(c),
         Command::Tpm(c) => cli::tpm::run(c),
