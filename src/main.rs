@@ -52,9 +52,10 @@ fn main() {
         1 => "info",
         _ => "debug",
     };
-    // cryptoki logs every vendor mechanism it does not know as an error: noise for operators.
+    // cryptoki logs every vendor mechanism it does not know as an error, and
+    // tss-esapi logs the TPM errors we report ourselves: noise for operators.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},cryptoki=off")));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},cryptoki=off,tss_esapi=off")));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
     let result: Result<(), CliError> = match cli.command {
         Command::Sign(a) => cli::sign::run(*a),

@@ -419,7 +419,11 @@ pub fn find_key_on_tokens(spec: &KeySpec) -> Result<Vec<FoundKey>, Pkcs11Error> 
             let matches = spec.key.label.as_ref().is_none_or(|l| *l == k.label) && id.as_ref().is_none_or(|i| *i == k.id);
             match k.algorithm.and_then(Algorithm::from_number) {
                 Some(alg) if matches && !k.public_key.is_empty() => {
-                    found.push(FoundKey { token: t.name(), selector: t.selector(), algorithm: alg, public_key: k.public_key.clone() });
+                    // Some modules (tpm2-pkcs11) give every token the same serial:
+                    // then only the slot tells them apart.
+                    let unique = tokens.iter().filter(|o| o.serial == t.serial).count() == 1;
+                    let selector = if unique { t.selector() } else { TokenSelector::Slot(t.slot) };
+                    found.push(FoundKey { token: t.name(), selector, algorithm: alg, public_key: k.public_key.clone() });
                 }
                 _ => present.push(format!("{}: label '{}' id {}", t.name(), k.label, k.id)),
             }

@@ -1,0 +1,351 @@
+//! The TPM 2.0 key store against swtpm (one instance per test, state in a
+//! temporary directory, loopback ports), refereed by the validators and by
+//! tpm2-tools: keys signing zones (ECDSA and RSA, KSK/ZSK and CSK), keys
+//! surviving restarts of the signer and of the TPM, a key made by tpm2_create
+//! imported, a key made by hwsigner used by tpm2_sign, and the faults: a TPM
+//! killed mid-run, a wrong authorisation value (one attempt, counted by the
+//! TPM), blobs from another TPM. Also the tpm2-pkcs11 path through the PKCS#11
+//! store (tpm2-abrmd on a session bus).
+
+mod common;
+use common::{hwsigner, require, run};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const ORIGIN: &str = "awkward.test.";
+
+struct Tpm {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn free_port_pair() -> u16 {
+    for _ in 0..50 {
+        let a = TcpListener::bind("127.0.0.1:0").expect("port");
+        let p = a.local_addr().expect("addr").port();
+        if p < 65000 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port pair");
+}
+
+impl Tpm {
+    fn new() -> Tpm {
+        require("swtpm", "swtpm");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("state")).expect("state");
+        let tpm = Tpm { dir, port: free_port_pair() };
+        tpm.start();
+        tpm
+    }
+
+    fn start(&self) {
+        let state = self.dir.path().join("state");
+        let (ok, out) = run(Command::new("swtpm").args([
+            "socket",
+            "--tpm2",
+            "--tpmstate",
+            &format!("dir={}", state.display()),
+            "--server",
+            &format!("type=tcp,port={},bindaddr=127.0.0.1", self.port),
+            "--ctrl",
+            &format!("type=tcp,port={},bindaddr=127.0.0.1", self.port + 1),
+            "--flags",
+            "not-need-init,startup-clear",
+            "--pid",
+            &format!("file={}", state.join("swtpm.pid").display()),
+            "-d",
+        ]));
+        assert!(ok, "swtpm did not start: {out}");
+        for _ in 0..50 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("swtpm does not listen on {}", self.port);
+    }
+
+    fn kill(&self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("state/swtpm.pid")) {
+            let _ = Command::new("kill").arg("-9").arg(pid.trim()).status();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    fn tcti(&self) -> String {
+        format!("swtpm:host=127.0.0.1,port={}", self.port)
+    }
+
+    fn path(&self, n: &str) -> PathBuf {
+        self.dir.path().join(n)
+    }
+
+    fn hw(&self, args: &[&str]) -> Command {
+        let mut c = hwsigner(args);
+        c.env("TCTI", self.tcti()).env("TPM2TOOLS_TCTI", self.tcti()).env("TSS2_LOG", "all+none");
+        c
+    }
+
+    fn tool(&self, cmd: &str, args: &[&str]) -> String {
+        let (ok, out) = run(Command::new(cmd).args(args).env("TPM2TOOLS_TCTI", self.tcti()).env("TSS2_LOG", "all+none"));
+        assert!(ok, "{cmd} {args:?}: {out}");
+        out
+    }
+
+    fn keygen(&self, keys: &Path, alg: &str, role: &str, extra: &[&str]) -> String {
+        let mut c = self.hw(&["keys", "generate", "--backend", "tpm", "--zone", ORIGIN, "-a", alg, "--role", role, "-K"]);
+        c.arg(keys).args(extra);
+        let (ok, out) = run(&mut c);
+        assert!(ok, "TPM key generation: {out}");
+        assert!(out.contains("can never leave this TPM"), "the operator is warned: {out}");
+        out
+    }
+
+    fn sign(&self, keys: &Path, out: &Path, extra: &[&str]) -> (bool, String) {
+        let mut c = self.hw(&["sign", "--zone", ORIGIN, "-K"]);
+        c.arg(keys).args(extra).arg("--output").arg(out).arg(zone());
+        run(&mut c)
+    }
+}
+
+impl Drop for Tpm {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn zone() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/zones/awkward.zone")
+}
+
+#[test]
+fn ecdsa_and_rsa_ksk_zsk_and_csk_validate_and_survive_restarts() {
+    let tpm = Tpm::new();
+    let (ok, info) = run(&mut tpm.hw(&["tpm", "info"]));
+    assert!(ok && info.contains("manufacturer IBM") && info.contains("EcDsa yes"), "{info}");
+
+    // KSK ECDSA + ZSK ECDSA.
+    let keys = tpm.path("keys-ec");
+    tpm.keygen(&keys, "13", "ksk", &[]);
+    tpm.keygen(&keys, "13", "zsk", &[]);
+    let out = tpm.path("ec.zone");
+    let (ok, text) = tpm.sign(&keys, &out, &["--nsec3"]);
+    assert!(ok, "{text}");
+    common::validate(&out, ORIGIN, "TPM ECDSA KSK+ZSK");
+
+    // RSA CSK (the homenet draft's recommendation: one key).
+    let rsa = tpm.path("keys-rsa");
+    tpm.keygen(&rsa, "8", "csk", &[]);
+    let out = tpm.path("rsa.zone");
+    let (ok, text) = tpm.sign(&rsa, &out, &[]);
+    assert!(ok, "{text}");
+    common::validate_with(&out, ORIGIN, "TPM RSA CSK", true);
+
+    // The blobs reload in a new signer process, and after the TPM restarts (state kept).
+    tpm.kill();
+    tpm.start();
+    let again = tpm.path("ec-again.zone");
+    let (ok, text) = tpm.sign(&keys, &again, &[]);
+    assert!(ok, "after a TPM restart: {text}");
+    common::validate(&again, ORIGIN, "TPM keys after restart");
+    let (ok, list) = run(&mut tpm.hw(&["keys", "list", "-K", keys.to_str().expect("path")]));
+    assert!(ok && list.matches("tpm").count() >= 2, "keys list shows TPM keys: {list}");
+    let (ok, ds) = run(&mut tpm.hw(&["keys", "ds", "--zone", ORIGIN, "-K", keys.to_str().expect("path")]));
+    assert!(ok && ds.lines().count() == 1 && ds.contains(" IN DS "), "DS of the KSK: {ds}");
+}
+
+#[test]
+fn tpm2_tools_referee_both_ways() {
+    require("tpm2_create", "tpm2-tools");
+    let tpm = Tpm::new();
+    let (ok, out) = run(&mut tpm.hw(&["tpm", "persist-srk", "--handle", "0x81000001"]));
+    assert!(ok, "{out}");
+
+    // A key made by tpm2_create under the persisted parent signs through hwsigner.
+    let (kp, kr) = (tpm.path("k.pub"), tpm.path("k.priv"));
+    tpm.tool(
+        "tpm2_create",
+        &[
+            "-C",
+            "0x81000001",
+            "-G",
+            "ecc256:ecdsa-sha256",
+            "-a",
+            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign",
+            "-u",
+            kp.to_str().expect("p"),
+            "-r",
+            kr.to_str().expect("p"),
+        ],
+    );
+    let keys = tpm.path("keys");
+    let mut c = tpm.hw(&["keys", "import-tpm", "--zone", ORIGIN, "--role", "csk", "--srk-handle", "0x81000001", "--public"]);
+    c.arg(&kp).arg("--private").arg(&kr).arg("-K").arg(&keys);
+    let (ok, out) = run(&mut c);
+    assert!(ok, "{out}");
+    let signed = tpm.path("imported.zone");
+    let (ok, text) = tpm.sign(&keys, &signed, &[]);
+    assert!(ok, "{text}");
+    common::validate_with(&signed, ORIGIN, "key made by tpm2_create", true);
+
+    // A key made by hwsigner is used by tpm2_load and tpm2_sign; OpenSSL checks the signature.
+    let mine = tpm.path("mine");
+    tpm.keygen(&mine, "8", "csk", &["--srk-handle", "0x81000001"]);
+    let base = std::fs::read_dir(&mine)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "tpm"))
+        .expect("key file");
+    let ctx = tpm.path("key.ctx");
+    tpm.tool(
+        "tpm2_load",
+        &[
+            "-C",
+            "0x81000001",
+            "-u",
+            &format!("{}.pub", base.display()),
+            "-r",
+            &format!("{}.priv", base.display()),
+            "-c",
+            ctx.to_str().expect("p"),
+        ],
+    );
+    let msg = tpm.path("msg");
+    std::fs::write(&msg, b"signed by hwsigner's TPM key").expect("msg");
+    let sig = tpm.path("sig");
+    tpm.tool(
+        "tpm2_sign",
+        &["-c", ctx.to_str().expect("p"), "-g", "sha256", "-f", "plain", "-o", sig.to_str().expect("p"), msg.to_str().expect("p")],
+    );
+    let pem = tpm.path("pub.pem");
+    tpm.tool("tpm2_readpublic", &["-c", ctx.to_str().expect("p"), "-f", "pem", "-o", pem.to_str().expect("p")]);
+    let (ok, out) = run(Command::new("openssl").args(["dgst", "-sha256", "-verify"]).arg(&pem).arg("-signature").arg(&sig).arg(&msg));
+    assert!(ok && out.contains("Verified OK"), "tpm2_sign with hwsigner's key: {out}");
+}
+
+#[test]
+fn faults_killed_tpm_wrong_authorisation_foreign_blobs() {
+    let tpm = Tpm::new();
+    let keys = tpm.path("keys");
+    tpm.keygen(&keys, "13", "csk", &[]);
+
+    // The TPM dies mid-run: a clear error, the previous output stays.
+    let big = tpm.path("big.zone");
+    let generated =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/genzone.sh")).args(["4000", ORIGIN]).output().expect("genzone");
+    std::fs::write(&big, generated.stdout).expect("zone");
+    let out = tpm.path("out.zone");
+    std::fs::write(&out, "last good zone\n").expect("old");
+    let mut c = tpm.hw(&["sign", "--quiet", "--zone", ORIGIN, "--device-stall-timeout", "3", "-K"]);
+    c.arg(&keys).arg("--output").arg(&out).arg(&big).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child: Child = c.spawn().expect("sign");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    tpm.kill();
+    let o = child.wait_with_output().expect("sign");
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(5), "signing failed: {text}");
+    assert!(text.contains("TPM at") && text.contains("nothing was written"), "{text}");
+    assert_eq!(std::fs::read_to_string(&out).expect("old"), "last good zone\n");
+    tpm.start();
+
+    // A key with an authorisation value: a wrong one is tried once, and the TPM counted it.
+    let authed = tpm.path("authed");
+    let mut c =
+        tpm.hw(&["keys", "generate", "--backend", "tpm", "--zone", ORIGIN, "-a", "13", "--role", "csk", "--auth-env", "KEY_AUTH", "-K"]);
+    c.arg(&authed).env("KEY_AUTH", "right-auth");
+    let (ok, text) = run(&mut c);
+    assert!(ok, "{text}");
+    let lockout_count = || -> u64 {
+        let (ok, info) = run(&mut tpm.hw(&["tpm", "info", "--json"]));
+        assert!(ok, "{info}");
+        let v: serde_json::Value = serde_json::from_str(info.trim()).expect("json");
+        v["lockout"][0].as_u64().expect("lockout counter")
+    };
+    // (The unorderly stop above may itself have counted one failure.)
+    let before = lockout_count();
+    let mut c = tpm.hw(&["sign", "--zone", ORIGIN, "--tpm-auth-env", "KEY_AUTH", "-K"]);
+    c.arg(&authed).arg("--output").arg(tpm.path("a.zone")).arg(zone()).env("KEY_AUTH", "wrong-auth");
+    let o = c.output().expect("sign");
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(5), "{text}");
+    assert!(text.contains("authorisation value was rejected") && text.contains("not retried") && !text.contains("wrong-auth"), "{text}");
+    assert_eq!(lockout_count(), before + 1, "exactly one failed authorisation counted by the TPM");
+    let mut c = tpm.hw(&["sign", "--zone", ORIGIN, "--tpm-auth-env", "KEY_AUTH", "-K"]);
+    c.arg(&authed).arg("--output").arg(tpm.path("a.zone")).arg(zone()).env("KEY_AUTH", "right-auth");
+    let (ok, text) = run(&mut c);
+    assert!(ok, "the right value works: {text}");
+
+    // Blobs from another TPM.
+    let other = Tpm::new();
+    let mut c = other.hw(&["sign", "--zone", ORIGIN, "-K"]);
+    c.arg(&keys).arg("--output").arg(other.path("x.zone")).arg(zone());
+    let o = c.output().expect("sign");
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{text}");
+    assert!(text.contains("do not belong to this TPM"), "{text}");
+}
+
+#[test]
+fn tpm2_pkcs11_through_the_pkcs11_store() {
+    require("tpm2_ptool", "libtpm2-pkcs11-tools");
+    require("tpm2-abrmd", "tpm2-abrmd");
+    require("dbus-daemon", "dbus");
+    let module = "/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so";
+    assert!(Path::new(module).exists(), "{module} is missing: install libtpm2-pkcs11-1");
+    let tpm = Tpm::new();
+    // tpm2-pkcs11 needs a resource manager: tpm2-abrmd on a private session bus.
+    let bus =
+        Command::new("dbus-daemon").args(["--session", "--fork", "--print-address=1", "--print-pid=1"]).output().expect("dbus-daemon");
+    let text = String::from_utf8_lossy(&bus.stdout).into_owned();
+    let mut lines = text.lines();
+    let address = lines.next().expect("bus address").to_owned();
+    let bus_pid = lines.next().expect("bus pid").trim().to_owned();
+    let mut abrmd = Command::new("tpm2-abrmd")
+        .args(["--session", "--allow-root", &format!("--tcti=swtpm:host=127.0.0.1,port={}", tpm.port)])
+        .env("DBUS_SESSION_BUS_ADDRESS", &address)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tpm2-abrmd");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let store = tpm.path("p11store");
+    std::fs::create_dir(&store).expect("store");
+    let env = |c: &mut Command| {
+        c.env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("TPM2_PKCS11_STORE", &store)
+            .env("TPM2_PKCS11_TCTI", "tabrmd:bus_type=session")
+            .env("TPM2TOOLS_TCTI", "tabrmd:bus_type=session")
+            .env("TSS2_LOG", "all+none");
+    };
+    let ptool = |args: &[&str]| {
+        let mut c = Command::new("tpm2_ptool");
+        c.args(args);
+        env(&mut c);
+        let (ok, out) = run(&mut c);
+        assert!(ok, "tpm2_ptool {args:?}: {out}");
+    };
+    let s = store.to_str().expect("path");
+    ptool(&["init", "--path", s]);
+    ptool(&["addtoken", "--pid=1", "--label=dnssec", "--userpin=1234", "--sopin=5678", "--path", s]);
+    ptool(&["addkey", "--label=dnssec", "--userpin=1234", "--algorithm=ecc256", "--key-label=zsk", "--path", s]);
+    let config = tpm.path("p11.toml");
+    std::fs::write(
+        &config,
+        format!("[[pkcs11]]\nname = \"tpm\"\nmodule = \"{module}\"\ntokens = [\"label:dnssec\"]\npin_env = \"P11_PIN\"\n\n[[key]]\nzone = \"{ORIGIN}\"\nrole = \"csk\"\nstore = \"tpm\"\nlabel = \"zsk\"\n"),
+    )
+    .expect("config");
+    let out = tpm.path("p11.zone");
+    let mut c = hwsigner(&["sign", "--zone", ORIGIN, "--config"]);
+    c.arg(&config).arg("--output").arg(&out).arg(zone()).env("P11_PIN", "1234");
+    env(&mut c);
+    let (ok, text) = run(&mut c);
+    let _ = abrmd.kill();
+    let _ = abrmd.wait();
+    let _ = Command::new("kill").arg(&bus_pid).status();
+    assert!(ok, "signing through tpm2-pkcs11: {text}");
+    common::validate_with(&out, ORIGIN, "TPM through tpm2-pkcs11", true);
+}
