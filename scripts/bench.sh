@@ -20,9 +20,12 @@
 #                SoftHSM2 pool against a bare C_Sign loop, cards modelled at
 #                50 ms with 1/2/4/8 tokens, one of four hanging, and the big
 #                zone signed through two SoftHSM2 tokens)
+#   --no-tpm     skip the TPM benchmark (cargo bench --bench tpm, swtpm)
+#   --no-cards   skip scripts/bench-cards.sh (emulated SmartCard-HSMs at real
+#                cards' speed through pcscd and OpenSC; about four minutes)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SIZES=10000,100000; BIG=1000000; SKIP_SLOW=0; KEEP=""; POOL=1
+SIZES=10000,100000; BIG=1000000; SKIP_SLOW=0; KEEP=""; POOL=1; TPM=1; CARDS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) SIZES=$2; shift 2;;
@@ -30,14 +33,20 @@ while [ $# -gt 0 ]; do
     --skip-slow) SKIP_SLOW=1; shift;;
     --keep) KEEP=$2; shift 2;;
     --no-pool) POOL=0; shift;;
+    --no-tpm) TPM=0; shift;;
+    --no-cards) CARDS=0; shift;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
 
 need=()
-for t in ldns-signzone:ldnsutils dnssec-signzone:bind9-utils kzonesign:knot-dnssecutils keymgr:knot /usr/bin/time:time openssl:openssl softhsm2-util:softhsm2; do
+for t in ldns-signzone:ldnsutils dnssec-signzone:bind9-utils kzonesign:knot-dnssecutils keymgr:knot /usr/bin/time:time openssl:openssl softhsm2-util:softhsm2 swtpm:swtpm pcscd:pcscd sc-hsm-tool:opensc; do
   command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t##*:}")
+done
+[ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || need+=(vsmartcard-vpcd)
+for p in libssl-dev libpcsclite-dev libtss2-dev pkg-config; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
@@ -149,4 +158,12 @@ if [ "$POOL" = 1 ]; then
   [ "$BIG" != 0 ] && [ ! -f "$big_zone" ] && "$ROOT/scripts/genzone.sh" "$BIG" "$ORIGIN" >"$big_zone"
   if [ "$BIG" != 0 ]; then export POOL_BENCH_ZONE="$big_zone" POOL_BENCH_ORIGIN="$ORIGIN"; fi
   cargo bench --quiet --bench pool --manifest-path "$ROOT/Cargo.toml" 2>&1 | grep -v '^ *\(Compiling\|Finished\|Running\)'
+fi
+if [ "$TPM" = 1 ]; then
+  echo
+  cargo bench --quiet --bench tpm --manifest-path "$ROOT/Cargo.toml" 2>&1 | grep -v '^ *\(Compiling\|Finished\|Running\)'
+fi
+if [ "$CARDS" = 1 ]; then
+  echo
+  "$ROOT/scripts/bench-cards.sh"
 fi
