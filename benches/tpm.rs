@@ -23,7 +23,12 @@ fn main() {
     let port = 23321;
     let ok = Command::new("swtpm")
         .args(["socket", "--tpm2", "--tpmstate", &format!("dir={}", state.display())])
-        .args(["--server", &format!("type=tcp,port={port},bindaddr=127.0.0.1"), "--ctrl", &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1)])
+        .args([
+            "--server",
+            &format!("type=tcp,port={port},bindaddr=127.0.0.1"),
+            "--ctrl",
+            &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1),
+        ])
         .args(["--flags", "not-need-init,startup-clear", "--pid", &format!("file={}/pid", state.display()), "-d"])
         .status()
         .expect("swtpm (install swtpm)");
@@ -40,7 +45,13 @@ fn main() {
         let hello = WorkerHello {
             tcti: tcti.clone(),
             parent: Parent::Template,
-            keys: vec![tpm::HelloKey { name: id.clone(), public: f.public_blob.clone(), private: f.private_blob.clone(), algorithm: f.algorithm, auth: None }],
+            keys: vec![tpm::HelloKey {
+                name: id.clone(),
+                public: f.public_blob.clone(),
+                private: f.private_blob.clone(),
+                algorithm: f.algorithm,
+                auth: None,
+            }],
         };
         let rate_bare = {
             let mut dev = tpm::device::TpmDevice::open(&hello).expect("open");

@@ -61,25 +61,9 @@ impl Command {
     }
 }
 
-/// Encodes one TLV with a one- or two-byte tag.
-pub fn tlv(tag: u16, value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.len() + 5);
-    if tag > 0xff {
-        out.extend_from_slice(&tag.to_be_bytes());
-    } else {
-        out.push(tag as u8);
-    }
-    let n = value.len();
-    if n < 0x80 {
-        out.push(n as u8);
-    } else if n < 0x100 {
-        out.extend_from_slice(&[0x81, n as u8]);
-    } else {
-        out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
-    }
-    out.extend_from_slice(value);
-    out
-}
+/// BER-TLV encoding is shared with the host side; parsing stays separate
+/// because the card must also skip the padding bytes some hosts send.
+pub use hwsigner::smartcard::apdu::tlv;
 
 /// Splits a buffer into (tag, value) pairs; tags of two bytes when the first has 0x1F low bits.
 pub fn parse_tlvs(mut b: &[u8]) -> Option<Vec<(u16, Vec<u8>)>> {
