@@ -11,6 +11,9 @@
 //! pin_file = "/etc/hwsigner/cards.pin"                   # or pin_env = "HWSIGNER_PIN"; else a prompt
 //! watchdog = "10s"
 //!
+//! [tpm]                     # for TPM keys in the [software] directory
+//! tcti = "device:/dev/tpmrm0"
+//!
 //! [[key]]
 //! zone = "example."
 //! role = "ksk"
@@ -91,6 +94,18 @@ pub struct Pkcs11Config {
     pub max_backoff: Option<String>,
 }
 
+/// The TPM holding the TPM keys of the key directory.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TpmConfig {
+    /// TCTI, e.g. `device:/dev/tpmrm0`, `tabrmd:`, `swtpm:host=127.0.0.1,port=2321`.
+    pub tcti: Option<String>,
+    /// File holding the keys' authorisation value.
+    pub auth_file: Option<PathBuf>,
+    /// Environment variable holding the keys' authorisation value.
+    pub auth_env: Option<String>,
+}
+
 /// A key and what it signs.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,6 +135,8 @@ pub struct Config {
     /// PKCS#11 modules.
     #[serde(default)]
     pub pkcs11: Vec<Pkcs11Config>,
+    /// The TPM (for TPM keys in the software key directory).
+    pub tpm: Option<TpmConfig>,
     /// Keys.
     #[serde(default, rename = "key")]
     pub keys: Vec<KeyConfig>,

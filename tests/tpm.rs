@@ -155,6 +155,16 @@ fn ecdsa_and_rsa_ksk_zsk_and_csk_validate_and_survive_restarts() {
     assert!(ok && list.matches("tpm").count() >= 2, "keys list shows TPM keys: {list}");
     let (ok, ds) = run(&mut tpm.hw(&["keys", "ds", "--zone", ORIGIN, "-K", keys.to_str().expect("path")]));
     assert!(ok && ds.lines().count() == 1 && ds.contains(" IN DS "), "DS of the KSK: {ds}");
+
+    // The TPM named in the configuration file, with no TCTI in the environment.
+    let config = tpm.path("hw.toml");
+    std::fs::write(&config, format!("[software]\ndir = \"{}\"\n\n[tpm]\ntcti = \"{}\"\n", keys.display(), tpm.tcti())).expect("config");
+    let out = tpm.path("configured.zone");
+    let mut c = hwsigner(&["sign", "--zone", ORIGIN, "--config"]);
+    c.arg(&config).arg("--output").arg(&out).arg(zone()).env_remove("TCTI").env_remove("TPM2TOOLS_TCTI");
+    let (ok, text) = run(&mut c);
+    assert!(ok, "TPM from the configuration: {text}");
+    common::validate(&out, ORIGIN, "TPM from the configuration");
 }
 
 #[test]

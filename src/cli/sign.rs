@@ -30,7 +30,7 @@ pub struct SignArgs {
     /// Configuration file (TOML): PKCS#11 stores and keys (see the README).
     #[arg(short, long, env = "HWSIGNER_CONFIG")]
     pub config: Option<PathBuf>,
-    /// TPM to use for TPM keys in the key directory (default: $TPM2TOOLS_TCTI, $TCTI, device:/dev/tpmrm0).
+    /// TPM to use for TPM keys in the key directory (default: the configuration's [tpm] tcti, $TPM2TOOLS_TCTI, $TCTI, device:/dev/tpmrm0).
     #[arg(long)]
     pub tcti: Option<String>,
     /// File holding the TPM keys' authorisation value.
@@ -302,9 +302,12 @@ fn tpm_pool(a: &SignArgs, dir: &std::path::Path) -> Result<Vec<hwsigner::pool::P
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let tcti = tpm::tcti(a.tcti.as_deref());
+    let conf = a.config.as_ref().and_then(|p| hwsigner::config::Config::load(p).ok()).and_then(|c| c.tpm);
+    let tcti = tpm::tcti(a.tcti.as_deref().or(conf.as_ref().and_then(|c| c.tcti.as_deref())));
     let auth = if keys.iter().any(|(_, f)| f.auth) {
-        let src = hwsigner::secret::SecretSource::choose(a.tpm_auth_file.clone(), a.tpm_auth_env.clone(), "TPM key authorisation value");
+        let file = a.tpm_auth_file.clone().or_else(|| conf.as_ref().and_then(|c| c.auth_file.clone()));
+        let env = a.tpm_auth_env.clone().or_else(|| conf.as_ref().and_then(|c| c.auth_env.clone()));
+        let src = hwsigner::secret::SecretSource::choose(file, env, "TPM key authorisation value");
         Some(src.read().map_err(|e| CliError::new(Exit::Key, e.to_string()))?)
     } else {
         None
