@@ -281,7 +281,7 @@ fn faults_killed_tpm_wrong_authorisation_foreign_blobs() {
     c.arg(&authed).arg("--output").arg(tpm.path("a.zone")).arg(zone()).env("KEY_AUTH", "wrong-auth");
     let o = c.output().expect("sign");
     let text = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(5), "{text}");
+    assert_eq!(o.status.code(), Some(4), "a key problem, found at start: {text}");
     assert!(text.contains("authorisation value was rejected") && text.contains("not retried") && !text.contains("wrong-auth"), "{text}");
     assert_eq!(lockout_count(), before + 1, "exactly one failed authorisation counted by the TPM");
     let mut c = tpm.hw(&["sign", "--zone", ORIGIN, "--tpm-auth-env", "KEY_AUTH", "-K"]);

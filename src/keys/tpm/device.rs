@@ -308,7 +308,23 @@ impl TpmDevice {
         if transient {
             let _ = ctx.flush_context(srk.into());
         }
-        Ok(TpmDevice { ctx, tcti: h.tcti.clone(), keys })
+        let mut dev = TpmDevice { ctx, tcti: h.tcti.clone(), keys };
+        // A wrong authorisation value shows only when the key is used: one
+        // probe signature per key with a value makes it fail at start (one
+        // dictionary-attack count, as any first signature would) rather than
+        // in the middle of a run.
+        for (i, k) in h.keys.iter().enumerate() {
+            if k.auth.is_some() {
+                let alg = dev.keys[i].1;
+                let len = match alg.hash() {
+                    crate::keys::algorithm::HashKind::Sha384 => 48,
+                    crate::keys::algorithm::HashKind::Sha512 => 64,
+                    _ => 32,
+                };
+                dev.sign_digest(i, &vec![0u8; len])?;
+            }
+        }
+        Ok(dev)
     }
 
     fn sign_digest(&mut self, key: usize, digest: &[u8]) -> Result<Vec<u8>, TpmError> {
