@@ -36,12 +36,32 @@ impl Tpm {
         require("swtpm", "swtpm");
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("state")).expect("state");
-        let tpm = Tpm { dir, port: free_port_pair() };
-        tpm.start();
-        tpm
+        let mut tpm = Tpm { dir, port: free_port_pair() };
+        // Tests run in parallel: another one may take the port between our
+        // probe and swtpm's bind, so a taken port means trying another.
+        for _ in 0..10 {
+            if tpm.try_start().is_ok() {
+                return tpm;
+            }
+            tpm.port = free_port_pair();
+        }
+        panic!("swtpm could not start on any port");
     }
 
+    /// Starts swtpm again on its port (after `kill`), waiting for the old socket to go.
     fn start(&self) {
+        let mut last = String::new();
+        for _ in 0..50 {
+            match self.try_start() {
+                Ok(()) => return,
+                Err(e) => last = e,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("swtpm did not start: {last}");
+    }
+
+    fn try_start(&self) -> Result<(), String> {
         let state = self.dir.path().join("state");
         let (ok, out) = run(Command::new("swtpm").args([
             "socket",
@@ -58,14 +78,16 @@ impl Tpm {
             &format!("file={}", state.join("swtpm.pid").display()),
             "-d",
         ]));
-        assert!(ok, "swtpm did not start: {out}");
+        if !ok {
+            return Err(out);
+        }
         for _ in 0..50 {
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+                return Ok(());
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        panic!("swtpm does not listen on {}", self.port);
+        Err(format!("swtpm does not listen on {}", self.port))
     }
 
     fn kill(&self) {
