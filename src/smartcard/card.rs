@@ -150,7 +150,8 @@ pub struct CardKey {
 
 /// A connected SmartCard-HSM with the applet selected.
 pub struct ScHsm {
-    card: pcsc::Card,
+    // An Option so that Drop can hand the card to `disconnect`.
+    card: Option<pcsc::Card>,
     reader: String,
 }
 
@@ -164,7 +165,7 @@ impl ScHsm {
         let ctx = pcsc::Context::establish(pcsc::Scope::User).map_err(err)?;
         let name = CString::new(reader).map_err(|_| err(pcsc::Error::UnknownReader))?;
         let card = ctx.connect(&name, pcsc::ShareMode::Shared, pcsc::Protocols::ANY).map_err(err)?;
-        let hsm = ScHsm { card, reader: reader.to_owned() };
+        let hsm = ScHsm { card: Some(card), reader: reader.to_owned() };
         let (_, sw) = hsm.send(&Apdu::new(0x00, 0xA4, 0x04, 0x00).data(&AID).le(256))?;
         if sw != 0x9000 {
             return Err(CardError::NotScHsm(reader.to_owned()));
@@ -179,7 +180,9 @@ impl ScHsm {
 
     fn send(&self, apdu: &Apdu) -> Result<(Vec<u8>, u16), CardError> {
         let mut buf = vec![0u8; 65538];
-        let r = self.card.transmit(&apdu.encode(), &mut buf).map_err(|source| CardError::Pcsc { reader: self.reader.clone(), source })?;
+        let pcsc_err = |source| CardError::Pcsc { reader: self.reader.clone(), source };
+        let card = self.card.as_ref().ok_or_else(|| pcsc_err(pcsc::Error::InvalidHandle))?;
+        let r = card.transmit(&apdu.encode(), &mut buf).map_err(pcsc_err)?;
         if r.len() < 2 {
             return Err(CardError::Malformed { reader: self.reader.clone(), op: "transmit" });
         }
@@ -516,8 +519,11 @@ impl ScHsm {
 
 impl Drop for ScHsm {
     fn drop(&mut self) {
-        // Leave the card as it is: a reset would log out OpenSC sessions on it.
-        let _ = self.card.transaction();
+        // pcsc's own Drop resets the card, which would log every other
+        // process (OpenSC signing sessions) out of it: leave it as it is.
+        if let Some(card) = self.card.take() {
+            let _ = card.disconnect(pcsc::Disposition::LeaveCard);
+        }
     }
 }
 
