@@ -142,11 +142,15 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
     let mut zone = built.zone;
     let t_read = t0.elapsed().as_secs_f64();
 
-    let mut pools = open_pools(&a)?;
+    let config = match &a.config {
+        Some(path) => Some((path, hwsigner::config::Config::load(path).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?)),
+        None => None,
+    };
+    let mut pools = open_pools(&a, config.as_ref().map(|(p, c)| (p.as_path(), c)))?;
     let mut keys = Vec::new();
-    let software_dir = a.config.as_ref().and_then(|p| hwsigner::config::Config::load(p).ok()).and_then(|c| c.software).map(|s| s.dir);
+    let software_dir = config.as_ref().and_then(|(_, c)| c.software.as_ref()).map(|s| s.dir.clone());
     let dir = software_dir.clone().unwrap_or_else(|| a.keys.clone());
-    pools.extend(tpm_pool(&a, &dir)?);
+    pools.extend(tpm_pool(&a, &dir, config.as_ref().and_then(|(_, c)| c.tpm.as_ref()))?);
     if pools.is_empty() || software_dir.is_some() {
         keys = software_keys(&a, &dir, pools.is_empty())?;
     }
@@ -270,9 +274,11 @@ fn print_devices(devices: &[hwsigner::pool::DeviceStats]) {
 }
 
 /// Starts a signing pool for every PKCS#11 key the configuration names for the zone.
-fn open_pools(a: &SignArgs) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
-    let Some(path) = &a.config else { return Ok(Vec::new()) };
-    let config = hwsigner::config::Config::load(path).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
+fn open_pools(
+    a: &SignArgs,
+    config: Option<(&std::path::Path, &hwsigner::config::Config)>,
+) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
+    let Some((path, config)) = config else { return Ok(Vec::new()) };
     let resolved = config.pkcs11_keys(path, &a.zone).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
     let worker = std::env::current_exe()
         .map_err(|e| CliError::new(Exit::Internal, format!("cannot find this program's path for the workers: {e}")))?;
@@ -296,17 +302,20 @@ fn open_pools(a: &SignArgs) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
 
 /// The software keys of the zone, generating a pair when asked to and none exist.
 /// Starts the signing worker for the TPM keys of the zone in the key directory.
-fn tpm_pool(a: &SignArgs, dir: &std::path::Path) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
+fn tpm_pool(
+    a: &SignArgs,
+    dir: &std::path::Path,
+    conf: Option<&hwsigner::config::TpmConfig>,
+) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
     use hwsigner::keys::tpm;
     let keys = tpm::list(dir, Some(&a.zone)).map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let conf = a.config.as_ref().and_then(|p| hwsigner::config::Config::load(p).ok()).and_then(|c| c.tpm);
-    let tcti = tpm::tcti(a.tcti.as_deref().or(conf.as_ref().and_then(|c| c.tcti.as_deref())));
+    let tcti = tpm::tcti(a.tcti.as_deref().or(conf.and_then(|c| c.tcti.as_deref())));
     let auth = if keys.iter().any(|(_, f)| f.auth) {
-        let file = a.tpm_auth_file.clone().or_else(|| conf.as_ref().and_then(|c| c.auth_file.clone()));
-        let env = a.tpm_auth_env.clone().or_else(|| conf.as_ref().and_then(|c| c.auth_env.clone()));
+        let file = a.tpm_auth_file.clone().or_else(|| conf.and_then(|c| c.auth_file.clone()));
+        let env = a.tpm_auth_env.clone().or_else(|| conf.and_then(|c| c.auth_env.clone()));
         let src = hwsigner::secret::SecretSource::choose(file, env, "TPM key authorisation value");
         Some(src.read().map_err(|e| CliError::new(Exit::Key, e.to_string()))?)
     } else {

@@ -136,9 +136,9 @@ pub enum KeyError {
     /// An algorithm the store cannot handle.
     #[error("algorithm {0} is not supported")]
     Unsupported(String),
-    /// A device or the pool of devices failed.
-    #[error("{0}")]
-    Device(String),
+    /// A device or the pool of devices failed (PKCS#11, TPM or pool error).
+    #[error(transparent)]
+    Device(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A key that can sign: the engine's whole view of a key store.

@@ -138,7 +138,7 @@ pub enum PoolError {
 
 impl From<PoolError> for KeyError {
     fn from(e: PoolError) -> Self {
-        KeyError::Device(e.to_string())
+        KeyError::Device(Box::new(e))
     }
 }
 

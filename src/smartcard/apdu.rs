@@ -88,9 +88,14 @@ pub fn tlv(tag: u16, value: &[u8]) -> Vec<u8> {
 }
 
 /// Splits a buffer into (tag, value) pairs; `None` when it is not well formed.
+/// Padding bytes (00, FF) between objects are skipped, as ISO 7816-4 allows.
 pub fn parse_tlvs(mut b: &[u8]) -> Option<Vec<(u16, &[u8])>> {
     let mut out = Vec::new();
     while !b.is_empty() {
+        if b[0] == 0x00 || b[0] == 0xFF {
+            b = &b[1..];
+            continue;
+        }
         let (tag, used) = if b[0] & 0x1f == 0x1f { (u16::from_be_bytes([b[0], *b.get(1)?]), 2) } else { (u16::from(b[0]), 1) };
         b = &b[used..];
         let (len, used) = match *b.first()? {

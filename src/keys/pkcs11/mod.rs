@@ -195,7 +195,7 @@ pub enum Pkcs11Error {
 
 impl From<Pkcs11Error> for crate::keys::KeyError {
     fn from(e: Pkcs11Error) -> Self {
-        crate::keys::KeyError::Device(e.to_string())
+        crate::keys::KeyError::Device(Box::new(e))
     }
 }
 

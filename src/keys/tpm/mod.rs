@@ -132,7 +132,7 @@ impl TpmError {
 
 impl From<TpmError> for crate::keys::KeyError {
     fn from(e: TpmError) -> Self {
-        crate::keys::KeyError::Device(e.to_string())
+        crate::keys::KeyError::Device(Box::new(e))
     }
 }
 

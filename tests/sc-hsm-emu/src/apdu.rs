@@ -61,44 +61,5 @@ impl Command {
     }
 }
 
-/// BER-TLV encoding is shared with the host side; parsing stays separate
-/// because the card must also skip the padding bytes some hosts send.
-pub use hwsigner::smartcard::apdu::tlv;
-
-/// Splits a buffer into (tag, value) pairs; tags of two bytes when the first has 0x1F low bits.
-pub fn parse_tlvs(mut b: &[u8]) -> Option<Vec<(u16, Vec<u8>)>> {
-    let mut out = Vec::new();
-    while !b.is_empty() {
-        if b[0] == 0 || b[0] == 0xff {
-            b = &b[1..];
-            continue;
-        }
-        let (tag, used) = if b[0] & 0x1f == 0x1f {
-            if b.len() < 2 {
-                return None;
-            }
-            (u16::from_be_bytes([b[0], b[1]]), 2)
-        } else {
-            (b[0] as u16, 1)
-        };
-        b = &b[used..];
-        let (len, used) = match *b.first()? {
-            n if n < 0x80 => (n as usize, 1),
-            0x81 => (*b.get(1)? as usize, 2),
-            0x82 => (((*b.get(1)? as usize) << 8) | *b.get(2)? as usize, 3),
-            _ => return None,
-        };
-        b = &b[used..];
-        if b.len() < len {
-            return None;
-        }
-        out.push((tag, b[..len].to_vec()));
-        b = &b[len..];
-    }
-    Some(out)
-}
-
-/// The value of the first TLV with `tag`.
-pub fn find(tlvs: &[(u16, Vec<u8>)], tag: u16) -> Option<&[u8]> {
-    tlvs.iter().find(|(t, _)| *t == tag).map(|(_, v)| v.as_slice())
-}
+// BER-TLV handling is shared with the host side.
+pub use hwsigner::smartcard::apdu::{find, parse_tlvs, tlv};
