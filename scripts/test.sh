@@ -22,16 +22,23 @@ fi
 
 echo "== cargo build (release, with the fault-injecting PKCS#11 module the pool tests load)"
 cargo build --release --workspace 2>&1
+# The shared zone corpus: $HWSIGNER_CORPUS, else beside the project
+# (../shared/corpus), else the workplace's copy; the Rust tests use it too.
+CORPUS=""
+for c in "${HWSIGNER_CORPUS:-}" "$ROOT/../shared/corpus" /work/shared/corpus; do
+  if [ -n "$c" ] && [ -x "$c/check.sh" ]; then CORPUS=$(cd "$c" && pwd); break; fi
+done
+if [ -z "$CORPUS" ]; then
+  echo "zone corpus not found (looked at \$HWSIGNER_CORPUS, $ROOT/../shared/corpus, /work/shared/corpus); set HWSIGNER_CORPUS" >&2
+  exit 1
+fi
+export HWSIGNER_CORPUS=$CORPUS
+
 echo "== pcscd with four vpcd readers for the SmartCard-HSM emulator"
 "$ROOT/scripts/pcscd-vpcd.sh" start
 echo "== cargo test (release)"
 cargo test --release 2>&1
 
-CORPUS=${HWSIGNER_CORPUS:-$ROOT/../shared/corpus}
-if [ ! -x "$CORPUS/check.sh" ]; then
-  echo "zone corpus not found at $CORPUS (set HWSIGNER_CORPUS)" >&2
-  exit 1
-fi
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/hwsigner"
 echo "== zone corpus: every good zone with NSEC and NSEC3 opt-out, three validators; bad zones refused"
 out=$(mktemp -d)
