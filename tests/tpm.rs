@@ -9,26 +9,49 @@
 
 mod common;
 use common::{hwsigner, require, run};
+use std::cell::Cell;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 
 const ORIGIN: &str = "awkward.test.";
 
 struct Tpm {
     dir: tempfile::TempDir,
-    port: u16,
+    /// The server port; the control port is the next one. It can change on a
+    /// restart, because a killed swtpm may leave its port in TIME_WAIT.
+    port: Cell<u16>,
 }
 
+/// Ports handed out in this process, so parallel tests never pick the same pair
+/// (a port freed by a killed swtpm would otherwise look free to another test).
+static TAKEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+/// A free server/control port pair below the kernel's ephemeral range. The
+/// swtpm TCTI connects once per command, so a signing run leaves thousands of
+/// client sockets in TIME_WAIT on ephemeral ports; swtpm binds without
+/// SO_REUSEADDR and would find such a port taken although a probe bind (with
+/// SO_REUSEADDR, as std sets it) succeeds.
 fn free_port_pair() -> u16 {
-    for _ in 0..50 {
-        let a = TcpListener::bind("127.0.0.1:0").expect("port");
-        let p = a.local_addr().expect("addr").port();
-        if p < 65000 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u16>().ok()))
+        .unwrap_or(32768);
+    let (first, last) = (10000u16, low.saturating_sub(2).max(10002));
+    let span = u32::from((last - first) / 2);
+    let seed =
+        std::process::id() ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    for i in 0..span {
+        let p = first + 2 * ((seed.wrapping_add(i.wrapping_mul(7919)) % span) as u16);
+        let clash = taken.iter().any(|&t| t.abs_diff(p) <= 1);
+        if !clash && TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            taken.push(p);
             return p;
         }
     }
-    panic!("no free port pair");
+    panic!("no free port pair between {first} and {last}");
 }
 
 impl Tpm {
@@ -36,27 +59,27 @@ impl Tpm {
         require("swtpm", "swtpm");
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("state")).expect("state");
-        let mut tpm = Tpm { dir, port: free_port_pair() };
-        // Tests run in parallel: another one may take the port between our
-        // probe and swtpm's bind, so a taken port means trying another.
-        for _ in 0..10 {
-            if tpm.try_start().is_ok() {
-                return tpm;
-            }
-            tpm.port = free_port_pair();
-        }
-        panic!("swtpm could not start on any port");
+        let tpm = Tpm { dir, port: Cell::new(free_port_pair()) };
+        tpm.start();
+        tpm
     }
 
-    /// Starts swtpm again on its port (after `kill`), waiting for the old socket to go.
+    /// Starts swtpm (again, after `kill`, with its state kept). A port that
+    /// stays taken, by another process or by the killed instance's socket in
+    /// TIME_WAIT, means moving to a fresh pair: the TPM state is in the
+    /// directory, not tied to the port.
     fn start(&self) {
         let mut last = String::new();
-        for _ in 0..50 {
+        for attempt in 0..40 {
             match self.try_start() {
                 Ok(()) => return,
                 Err(e) => last = e,
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            if attempt % 4 == 3 {
+                self.port.set(free_port_pair());
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
         }
         panic!("swtpm did not start: {last}");
     }
@@ -69,9 +92,9 @@ impl Tpm {
             "--tpmstate",
             &format!("dir={}", state.display()),
             "--server",
-            &format!("type=tcp,port={},bindaddr=127.0.0.1", self.port),
+            &format!("type=tcp,port={},bindaddr=127.0.0.1", self.port.get()),
             "--ctrl",
-            &format!("type=tcp,port={},bindaddr=127.0.0.1", self.port + 1),
+            &format!("type=tcp,port={},bindaddr=127.0.0.1", self.port.get() + 1),
             "--flags",
             "not-need-init,startup-clear",
             "--pid",
@@ -82,23 +105,26 @@ impl Tpm {
             return Err(out);
         }
         for _ in 0..50 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port.get())).is_ok() {
                 return Ok(());
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        Err(format!("swtpm does not listen on {}", self.port))
+        Err(format!("swtpm does not listen on {}", self.port.get()))
     }
 
     fn kill(&self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("state/swtpm.pid")) {
+        let file = self.dir.path().join("state/swtpm.pid");
+        if let Ok(pid) = std::fs::read_to_string(&file) {
+            // A stale file must not make a later kill hit a recycled pid.
+            let _ = std::fs::remove_file(&file);
             let _ = Command::new("kill").arg("-9").arg(pid.trim()).status();
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
     }
 
     fn tcti(&self) -> String {
-        format!("swtpm:host=127.0.0.1,port={}", self.port)
+        format!("swtpm:host=127.0.0.1,port={}", self.port.get())
     }
 
     fn path(&self, n: &str) -> PathBuf {
@@ -337,7 +363,7 @@ fn tpm2_pkcs11_through_the_pkcs11_store() {
     let address = lines.next().expect("bus address").to_owned();
     let bus_pid = lines.next().expect("bus pid").trim().to_owned();
     let mut abrmd = Command::new("tpm2-abrmd")
-        .args(["--session", "--allow-root", &format!("--tcti=swtpm:host=127.0.0.1,port={}", tpm.port)])
+        .args(["--session", "--allow-root", &format!("--tcti=swtpm:host=127.0.0.1,port={}", tpm.port.get())])
         .env("DBUS_SESSION_BUS_ADDRESS", &address)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
