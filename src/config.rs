@@ -86,7 +86,8 @@ pub struct Pkcs11Config {
     pub pin_env: Option<String>,
     /// Watchdog beyond a request's expected time (e.g. "10s").
     pub watchdog: Option<String>,
-    /// How long a worker may take to open its token and log in.
+    /// How long discovery may take to list the tokens, and a worker to open
+    /// its token and log in.
     pub start_timeout: Option<String>,
     /// Fail when nothing was signed for this long.
     pub stall_timeout: Option<String>,

@@ -65,6 +65,9 @@ fn main() {
         Command::Tpm(c) => cli::tpm::run(c),
         Command::Ceremony(c) => cli::ceremony::run(c),
         Command::Worker { backend } => match backend.as_str() {
+            "pkcs11-probe" => {
+                hwsigner::keys::pkcs11::probe::probe_main().map_err(|e| CliError::new(Exit::Internal, format!("worker: {e}")))
+            }
             "pkcs11" => hwsigner::keys::pkcs11::worker_main().map_err(|e| CliError::new(Exit::Internal, format!("worker: {e}"))),
             "tpm" => hwsigner::keys::tpm::worker_main().map_err(|e| CliError::new(Exit::Internal, format!("worker: {e}"))),
             other => Err(CliError::new(Exit::Usage, format!("unknown worker backend '{other}'"))),

@@ -334,6 +334,36 @@ fn all_tokens_failing_fails_the_run_and_writes_nothing() {
 }
 
 #[test]
+fn a_module_hanging_or_crashing_during_discovery_fails_cleanly() {
+    // Discovery loads the module in a child process: a hang there is cut off
+    // at start_timeout, a crash ends the child, and the signer reports either
+    // and keeps the last good zone.
+    let (hsm, _, zone) = fault_setup("");
+    let config = hsm.config(&fault_module(), &[("zsk", "csk")], "start_timeout = \"3s\"");
+    let out = hsm.path("signed.zone");
+    std::fs::write(&out, "last good zone\n").expect("old output");
+    for (fault, expect) in [("tok2 hang-listing\n", "did not answer within 3 s"), ("tok2 crash-listing\n", "crashed while listing")] {
+        hsm.control(fault);
+        let started = std::time::Instant::now();
+        let (ok, text) = hsm.sign(&config, &zone, &out, &[]);
+        assert!(!ok, "{fault}: {text}");
+        assert!(text.contains(expect) && text.contains("fault"), "{fault}: the module and what happened are named: {text}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "{fault}: no waiting beyond the deadline");
+        assert_eq!(std::fs::read_to_string(&out).expect("old output"), "last good zone\n", "{fault}: the last good zone stays");
+        let mut c = hwsigner(&["tokens", "list", "--timeout", "3", "--module"]);
+        c.arg(fault_module());
+        let o = hsm.env(&mut c).output().expect("tokens list");
+        let text = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && (text.contains("did not answer") || text.contains("crashed")), "{fault}: tokens list: {text}");
+    }
+    // The same zone signs once the module behaves.
+    hsm.control("");
+    let (ok, text) = hsm.sign(&config, &zone, &out, &[]);
+    assert!(ok, "{text}");
+    common::validate_with(&out, ORIGIN, "after discovery faults", true);
+}
+
+#[test]
 fn a_wrong_pin_is_tried_exactly_once() {
     let (hsm, config, zone) = fault_setup("");
     let out = hsm.path("signed.zone");

@@ -76,6 +76,14 @@ pub fn parse_time(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{s}' is not a time (YYYYMMDDHHmmSS or seconds since 1970)"))
 }
 
+/// This program's path, for the worker and discovery processes it starts.
+///
+/// # Errors
+/// The path cannot be found (a deleted binary).
+pub fn worker_program() -> Result<std::path::PathBuf, CliError> {
+    std::env::current_exe().map_err(|e| CliError::new(Exit::Internal, format!("cannot find this program's path for the workers: {e}")))
+}
+
 /// Seconds since the epoch now.
 pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())

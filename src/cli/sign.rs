@@ -280,8 +280,7 @@ fn open_pools(
 ) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
     let Some((path, config)) = config else { return Ok(Vec::new()) };
     let resolved = config.pkcs11_keys(path, &a.zone).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
-    let worker = std::env::current_exe()
-        .map_err(|e| CliError::new(Exit::Internal, format!("cannot find this program's path for the workers: {e}")))?;
+    let worker = super::worker_program()?;
     let mut pins: Vec<(String, hwsigner::secret::Secret)> = Vec::new();
     let mut pools = Vec::new();
     for r in resolved {
@@ -321,8 +320,7 @@ fn tpm_pool(
     } else {
         None
     };
-    let worker = std::env::current_exe()
-        .map_err(|e| CliError::new(Exit::Internal, format!("cannot find this program's path for the workers: {e}")))?;
+    let worker = super::worker_program()?;
     let defaults = hwsigner::pool::PoolOptions::default();
     let opts = hwsigner::pool::PoolOptions {
         watchdog: a.device_watchdog.map_or(defaults.watchdog, |s| std::time::Duration::from_secs(s.into())),

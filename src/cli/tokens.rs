@@ -5,11 +5,10 @@
 use super::output::print_json;
 use super::{CliError, Exit};
 use clap::{Args, Subcommand};
-use hwsigner::keys::pkcs11::token::{TokenDesc, list_tokens, open_module};
-use hwsigner::keys::pkcs11::with_deadline;
+use hwsigner::keys::pkcs11::probe;
+use hwsigner::keys::pkcs11::token::TokenDesc;
 use hwsigner::secret::SecretSource;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// `hwsigner tokens` subcommands.
 #[derive(Debug, Subcommand)]
@@ -33,6 +32,11 @@ pub struct ListArgs {
     /// Environment variable holding the user PIN.
     #[arg(long)]
     pub pin_env: Option<String>,
+    /// Seconds the module may take to list the tokens before it is declared
+    /// hung (a stuck pcscd never answers; the listing runs in a child process
+    /// that is then killed).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
     /// JSON output for scripts.
     #[arg(long)]
     pub json: bool,
@@ -50,13 +54,8 @@ pub fn run(cmd: TokensCommand) -> Result<(), CliError> {
     } else {
         None
     };
-    let module = a.module.clone();
-    let tokens = with_deadline(&a.module, Duration::from_secs(30), "listing tokens", move || {
-        let ctx = open_module(&module)?;
-        list_tokens(&ctx, pin.as_ref())
-    })
-    .and_then(|r| r)
-    .map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
+    let tokens = probe::list_tokens(&super::worker_program()?, &a.module, pin.as_ref(), std::time::Duration::from_secs(a.timeout))
+        .map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
     if a.json {
         return print_json(&tokens);
     }

@@ -39,7 +39,8 @@ pub struct PoolOptions {
     /// A request not answered this long after the device's expected time is
     /// declared hung: the worker is killed and its work goes elsewhere.
     pub watchdog: Duration,
-    /// How long a worker may take to start, open the device and log in.
+    /// How long a worker may take to start, open the device and log in (and
+    /// PKCS#11 discovery to list the tokens).
     pub start_timeout: Duration,
     /// The run fails when no signature has been accepted for this long.
     pub stall_timeout: Duration,

@@ -302,6 +302,18 @@ pub fn write_frame(w: &mut impl Write, frame: &[u8]) -> io::Result<()> {
     w.flush()
 }
 
+/// Writes `body` as one frame (its length first) and flushes.
+///
+/// # Errors
+/// I/O errors, or a body too large (or empty) for a frame.
+pub fn write_body(w: &mut impl Write, body: &[u8]) -> io::Result<()> {
+    let n =
+        u32::try_from(body.len()).ok().filter(|&n| n != 0 && n as usize <= MAX_FRAME).ok_or_else(|| bad("frame length out of range"))?;
+    w.write_all(&n.to_be_bytes())?;
+    w.write_all(body)?;
+    w.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,11 +6,13 @@
 //! seven characters. Keys are found by `CKA_LABEL` or `CKA_ID` and then matched
 //! across tokens by their public key, never by label alone.
 //!
-//! Signing never happens in the signer's own process: [`pool_for_key`] finds
-//! the tokens that hold a key and starts a [`crate::pool::Pool`] worker per
-//! token; each worker runs [`worker_main`].
+//! The module is never loaded in the signer's own process: [`pool_for_key`]
+//! finds the tokens that hold a key through a discovery child ([`probe`]) and
+//! starts a [`crate::pool::Pool`] worker per token; each worker runs
+//! [`worker_main`].
 
 pub mod device;
+pub mod probe;
 pub mod token;
 
 use crate::crypto::dnskey::{dnskey_rdata, key_tag};
@@ -18,12 +20,13 @@ use crate::keys::algorithm::Algorithm;
 use crate::keys::{KeyInfo, Role};
 use crate::pool::{MemberSpec, Pool, PoolError, PoolKey, PoolOptions};
 use crate::secret::Secret;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// Which token(s) to use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TokenSelector {
     /// The token with this serial number (preferred).
     Serial(String),
@@ -104,8 +107,9 @@ impl std::fmt::Display for KeySelector {
 }
 
 /// Errors of the PKCS#11 store. They name the module, token and key; they
-/// never contain a PIN.
-#[derive(Debug, thiserror::Error)]
+/// never contain a PIN. They cross the pipe from the discovery process
+/// ([`probe`]) whole, so the signer sees the same typed error either way.
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Pkcs11Error {
     /// The module could not be loaded or initialised.
     #[error("PKCS#11 module {path}: {detail}")]
@@ -153,7 +157,7 @@ pub enum Pkcs11Error {
         /// The token.
         token: String,
         /// The call.
-        op: &'static str,
+        op: Cow<'static, str>,
         /// The return value, as its CKR_ name.
         rv: String,
         /// True when the device may come back (removed, not present, device error).
@@ -186,10 +190,21 @@ pub enum Pkcs11Error {
         /// Seconds waited.
         seconds: u64,
         /// What it was doing.
-        what: &'static str,
+        what: Cow<'static, str>,
+    },
+    /// The module took down the process that had loaded it.
+    #[error("PKCS#11 module {path} crashed while {what} ({status}); the signer itself is unaffected")]
+    Crashed {
+        /// The module.
+        path: PathBuf,
+        /// What it was doing.
+        what: Cow<'static, str>,
+        /// How the process ended.
+        status: String,
     },
     /// The pool failed to start.
     #[error(transparent)]
+    #[serde(skip)]
     Pool(#[from] PoolError),
 }
 
@@ -215,7 +230,7 @@ pub struct WorkerHello {
 }
 
 /// One key of the configuration held in PKCS#11 tokens.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct KeySpec {
     /// The module.
     pub module: PathBuf,
@@ -236,14 +251,15 @@ pub struct KeySpec {
 /// Finds the tokens holding the key, checks they hold the same key, and
 /// starts a signing pool with one worker per token.
 ///
-/// Discovery runs under a deadline: a module or `pcscd` that hangs here fails
-/// the run at once instead of blocking it.
+/// Discovery runs in a child process under a deadline ([`probe`]): a module
+/// or `pcscd` that hangs here fails the run instead of blocking it, and a
+/// module that crashes takes down that child, not the signer.
 ///
 /// # Errors
 /// No token or key, tokens holding different keys, a rejected PIN, a module
 /// that does not answer.
 pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptions) -> Result<PoolKey, Pkcs11Error> {
-    let (info, holders) = resolve_key(spec)?;
+    let (info, holders) = resolve_key(spec, worker, opts.start_timeout)?;
     let alg = info.algorithm;
     let mut members = Vec::new();
     for h in holders {
@@ -267,15 +283,15 @@ pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptio
 }
 
 /// Finds the key a [`KeySpec`] names on its tokens (public objects, no login)
-/// and checks that every token holding it holds the same key.
+/// and checks that every token holding it holds the same key. The module is
+/// loaded in a child process (`program worker pkcs11-probe`), never in the
+/// caller's.
 ///
 /// # Errors
-/// No token or key, tokens holding different keys, a module that does not answer.
-pub fn resolve_key(spec: &KeySpec) -> Result<(KeyInfo, Vec<token::FoundKey>), Pkcs11Error> {
-    let found = with_deadline(&spec.module, Duration::from_secs(30), "listing tokens and keys", {
-        let spec = spec.clone();
-        move || token::find_key_on_tokens(&spec)
-    })??;
+/// No token or key, tokens holding different keys, a module that does not
+/// answer or crashes.
+pub fn resolve_key(spec: &KeySpec, program: &Path, limit: Duration) -> Result<(KeyInfo, Vec<token::FoundKey>), Pkcs11Error> {
+    let found = probe::find_key(program, spec, limit)?;
     let mut groups: Vec<(Vec<u8>, Algorithm, Vec<token::FoundKey>)> = Vec::new();
     for f in found {
         match groups.iter_mut().find(|g| g.0 == f.public_key) {
@@ -323,24 +339,6 @@ pub fn resolve_key(spec: &KeySpec) -> Result<(KeyInfo, Vec<token::FoundKey>), Pk
         key_tag: tag,
     };
     Ok((info, holders))
-}
-
-/// Runs `f` on a thread and gives up after `limit` (the thread is left behind:
-/// a call into a hung driver cannot be cancelled).
-///
-/// # Errors
-/// [`Pkcs11Error::Timeout`].
-pub fn with_deadline<T: Send + 'static>(
-    module: &Path,
-    limit: Duration,
-    what: &'static str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Pkcs11Error> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(limit).map_err(|_| Pkcs11Error::Timeout { path: module.to_path_buf(), seconds: limit.as_secs(), what })
 }
 
 /// Entry point of a PKCS#11 worker process (`hwsigner worker pkcs11`).

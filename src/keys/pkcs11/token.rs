@@ -66,7 +66,7 @@ pub fn call_error(token: &str, op: &'static str, e: &CkError) -> Pkcs11Error {
         }
     }
     let (rv, transient) = describe_error(e);
-    Pkcs11Error::Call { token: token.to_owned(), op, rv, transient }
+    Pkcs11Error::Call { token: token.to_owned(), op: op.into(), rv, transient }
 }
 
 /// Loads and initialises a module.
@@ -82,7 +82,7 @@ pub fn open_module(path: &Path) -> Result<Pkcs11, Pkcs11Error> {
 }
 
 /// A token as the operator sees it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TokenDesc {
     /// Slot number (may change between runs).
     pub slot: u64,
@@ -119,7 +119,7 @@ impl TokenDesc {
 }
 
 /// A key on a token.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct KeyDesc {
     /// `CKA_LABEL`.
     pub label: String,
@@ -129,8 +129,8 @@ pub struct KeyDesc {
     pub algorithm: Option<u8>,
     /// Key size or curve.
     pub kind: String,
-    /// DNSKEY public key field.
-    #[serde(skip)]
+    /// DNSKEY public key field (base64 in JSON, as in a DNSKEY record).
+    #[serde(with = "base64_field")]
     pub public_key: Vec<u8>,
     /// Key tag if published as a KSK (flags 257).
     pub key_tag_ksk: Option<u16>,
@@ -138,6 +138,20 @@ pub struct KeyDesc {
     pub key_tag_zsk: Option<u16>,
     /// True when the private key is visible (after login) on this token.
     pub private: bool,
+}
+
+/// Bytes as a base64 string in JSON.
+mod base64_field {
+    use data_encoding::BASE64;
+
+    pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&BASE64.encode(v))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text: String = serde::Deserialize::deserialize(d)?;
+        BASE64.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+    }
 }
 
 fn label_of(session: &Session, h: ObjectHandle) -> (String, String) {
@@ -375,7 +389,7 @@ pub fn login(session: &Session, pin: &Secret, token: &str) -> Result<(), Pkcs11E
 }
 
 /// A token that holds the key a [`KeySpec`] names.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FoundKey {
     /// The token's name for messages.
     pub token: String,

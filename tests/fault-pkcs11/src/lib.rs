@@ -16,7 +16,9 @@
 //! `CKR_TOKEN_NOT_PRESENT` from `C_GetTokenInfo`, `C_OpenSession` and
 //! `C_Login`), `error` (`CKR_DEVICE_ERROR` from `C_Sign`), `corrupt` (flip a
 //! bit of each signature) or `crash` (abort the process inside `C_Sign`, as a
-//! vendor library that segfaults would). `hide=1,40` (hex mechanism numbers,
+//! vendor library that segfaults would). `hang-listing` and `crash-listing`
+//! do the same inside `C_GetTokenInfo`, as a stuck `pcscd` or a broken
+//! driver does while the signer is still discovering tokens. `hide=1,40` (hex mechanism numbers,
 //! any action name) removes mechanisms from the token's `C_GetMechanismList`,
 //! to model tokens such as the AEP Keyper that lack `CKM_RSA_PKCS` or the
 //! hash-and-sign mechanisms. `after=N` delays the fault until this process has
@@ -162,13 +164,18 @@ fn action_for(st: &State, label: &str, signed: u64) -> Option<(String, u64)> {
     Some((rule.action.clone(), rule.ms))
 }
 
-fn removed(slot: CK_SLOT_ID) -> bool {
-    let Some(m) = module() else { return false };
+/// The action in force for a slot now.
+fn slot_action(slot: CK_SLOT_ID) -> Option<String> {
+    let m = module()?;
     let mut st = state();
     reload(&mut st);
     let label = unsafe { label_of(m, slot, &mut st) };
     let signed = st.signed.get(&slot).copied().unwrap_or(0);
-    matches!(action_for(&st, &label, signed), Some((a, _)) if a == "removed")
+    action_for(&st, &label, signed).map(|(a, _)| a)
+}
+
+fn removed(slot: CK_SLOT_ID) -> bool {
+    slot_action(slot).is_some_and(|a| a == "removed")
 }
 
 #[unsafe(no_mangle)]
@@ -185,8 +192,13 @@ pub unsafe extern "C" fn C_GetFunctionList(pp: *mut *mut CK_FUNCTION_LIST) -> CK
 
 unsafe extern "C" fn fault_get_token_info(slot: CK_SLOT_ID, info: *mut CK_TOKEN_INFO) -> CK_RV {
     let Some(m) = module() else { return CKR_GENERAL_ERROR };
-    if removed(slot) {
-        return CKR_TOKEN_NOT_PRESENT;
+    match slot_action(slot).as_deref() {
+        Some("removed") => return CKR_TOKEN_NOT_PRESENT,
+        Some("hang-listing") => loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        },
+        Some("crash-listing") => std::process::abort(),
+        _ => {}
     }
     match m.real.C_GetTokenInfo {
         Some(f) => unsafe { f(slot, info) },
