@@ -52,11 +52,22 @@ impl Cards {
         cards
     }
 
+    fn events(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("card{i}.events"))
+    }
+
+    /// Warm resets each card has seen (each one logs every client out).
+    fn resets(&self) -> Vec<usize> {
+        (0..4).map(|i| std::fs::read_to_string(self.events(i)).map_or(0, |t| t.lines().filter(|l| *l == "reset").count())).collect()
+    }
+
     fn spawn(&self, i: usize, ec_ms: u64) -> Child {
         Command::new(emulator())
             .args(["--port", &PORTS[i].to_string(), "--serial", &format!("DEEM1000{}", i + 1), "--ec-sign-ms", &ec_ms.to_string()])
             .arg("--state")
             .arg(self.dir.path().join(format!("card{i}.json")))
+            .arg("--events")
+            .arg(self.events(i))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -364,6 +375,14 @@ fn scripted_ceremony_then_four_cloned_cards_sign_a_zone() {
         let (ok, out) = answered(&args, &[SO, PIN, PIN, "alice-secret", "bob-secret", PIN, PIN]);
         assert!(ok, "add-backup-card for {serial}: {out}");
     }
+
+    // Ceremony commands leave the cards as they found them: a reset on
+    // disconnect would log out every OpenSC session signing on the same card.
+    let before = cards.resets();
+    let (ok, out) = run(&mut hwsigner(&["ceremony", "list", "--json"]));
+    assert!(ok, "{out}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(cards.resets(), before, "ceremony list reset a card");
 
     // The pool signs through OpenSC over all four cards.
     let config = cards.path("cards.toml");

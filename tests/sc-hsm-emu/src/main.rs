@@ -4,7 +4,11 @@
 //! restarts. Test infrastructure only: never shipped with hwsigner.
 //!
 //! Usage: sc-hsm-emu --state FILE [--port 35963] [--host 127.0.0.1]
-//!        [--serial DEEM12345] [--rsa-sign-ms N] [--ec-sign-ms N]
+//!        [--serial DEEM12345] [--rsa-sign-ms N] [--ec-sign-ms N] [--events FILE]
+//!
+//! `--events` appends a line `reset` to FILE for every warm reset pcscd passes
+//! on (a client disconnecting with SCARD_RESET_CARD), which logs every other
+//! client of the card out: tests use it to show that hwsigner never does that.
 //!
 //! Killing the process (or closing the socket) is a card removal; starting it
 //! again is an insertion.
@@ -40,7 +44,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(state) = arg(&args, "--state") else {
         eprintln!(
-            "usage: sc-hsm-emu --state FILE [--port 35963] [--host 127.0.0.1] [--serial DEEM12345] [--rsa-sign-ms N] [--ec-sign-ms N]"
+            "usage: sc-hsm-emu --state FILE [--port 35963] [--host 127.0.0.1] [--serial DEEM12345] [--rsa-sign-ms N] [--ec-sign-ms N] [--events FILE]"
         );
         std::process::exit(2);
     };
@@ -50,6 +54,14 @@ fn main() {
     let ms = |n: &str| Duration::from_millis(arg(&args, n).and_then(|v| v.parse().ok()).unwrap_or(0));
     let delays = Delays { rsa_sign: ms("--rsa-sign-ms"), ec_sign: ms("--ec-sign-ms") };
     let mut card = Card::open(PathBuf::from(state), &serial, delays);
+    let events = arg(&args, "--events").map(PathBuf::from);
+    let note_reset = || {
+        if let Some(path) = &events
+            && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+        {
+            let _ = f.write_all(b"reset\n");
+        }
+    };
     loop {
         let Ok(mut s) = TcpStream::connect((host.as_str(), port)) else {
             std::thread::sleep(Duration::from_millis(200));
@@ -59,7 +71,12 @@ fn main() {
         card.reset();
         while let Ok(msg) = read_msg(&mut s) {
             let reply = match msg.as_slice() {
-                [0x00] | [0x01] | [0x02] => {
+                [0x00] | [0x01] => {
+                    card.reset();
+                    continue;
+                }
+                [0x02] => {
+                    note_reset();
                     card.reset();
                     continue;
                 }
