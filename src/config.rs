@@ -86,9 +86,10 @@ pub struct Pkcs11Config {
     pub pin_env: Option<String>,
     /// Watchdog beyond a request's expected time (e.g. "10s").
     pub watchdog: Option<String>,
-    /// How long discovery may take to list the tokens, and a worker to open
-    /// its token and log in.
+    /// How long a worker may take to open its token and log in.
     pub start_timeout: Option<String>,
+    /// How long discovery may take to list the tokens and keys.
+    pub discovery_timeout: Option<String>,
     /// Fail when nothing was signed for this long.
     pub stall_timeout: Option<String>,
     /// Longest wait between probes of a failed token.
@@ -210,6 +211,7 @@ impl Config {
             let pool = PoolOptions {
                 watchdog: duration(path, &sentry, store.watchdog.as_ref(), defaults.watchdog)?,
                 start_timeout: duration(path, &sentry, store.start_timeout.as_ref(), defaults.start_timeout)?,
+                discovery_timeout: duration(path, &sentry, store.discovery_timeout.as_ref(), defaults.discovery_timeout)?,
                 stall_timeout: duration(path, &sentry, store.stall_timeout.as_ref(), defaults.stall_timeout)?,
                 max_backoff: duration(path, &sentry, store.max_backoff.as_ref(), defaults.max_backoff)?,
                 ..defaults

@@ -336,10 +336,10 @@ fn all_tokens_failing_fails_the_run_and_writes_nothing() {
 #[test]
 fn a_module_hanging_or_crashing_during_discovery_fails_cleanly() {
     // Discovery loads the module in a child process: a hang there is cut off
-    // at start_timeout, a crash ends the child, and the signer reports either
+    // at discovery_timeout, a crash ends the child, and the signer reports either
     // and keeps the last good zone.
     let (hsm, _, zone) = fault_setup("");
-    let config = hsm.config(&fault_module(), &[("zsk", "csk")], "start_timeout = \"3s\"");
+    let config = hsm.config(&fault_module(), &[("zsk", "csk")], "discovery_timeout = \"3s\"");
     let out = hsm.path("signed.zone");
     std::fs::write(&out, "last good zone\n").expect("old output");
     for (fault, expect) in [("tok2 hang-listing\n", "did not answer within 3 s"), ("tok2 crash-listing\n", "crashed while listing")] {

@@ -318,7 +318,7 @@ fn keys_of(store: &StoreArgs, zone: Option<&str>) -> Result<Vec<KeyInfo>, CliErr
     let mut out = Vec::new();
     for z in zones.iter().filter(|z| zone.is_none_or(|w| w.trim_end_matches('.').eq_ignore_ascii_case(z.trim_end_matches('.')))) {
         for r in config.pkcs11_keys(path, z).map_err(|e| CliError::new(Exit::Usage, e.to_string()))? {
-            let (info, _) = hwsigner::keys::pkcs11::resolve_key(&r.spec, &super::worker_program()?, r.pool.start_timeout)
+            let (info, _) = hwsigner::keys::pkcs11::resolve_key(&r.spec, &super::worker_program()?, r.pool.discovery_timeout)
                 .map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
             if !out.iter().any(|k: &KeyInfo| k.dnskey == info.dnskey && k.zone == info.zone) {
                 out.push(info);

@@ -39,9 +39,12 @@ pub struct PoolOptions {
     /// A request not answered this long after the device's expected time is
     /// declared hung: the worker is killed and its work goes elsewhere.
     pub watchdog: Duration,
-    /// How long a worker may take to start, open the device and log in (and
-    /// PKCS#11 discovery to list the tokens).
+    /// How long a worker may take to start, open the device and log in.
     pub start_timeout: Duration,
+    /// How long PKCS#11 discovery (loading the module, listing tokens and
+    /// keys, in a child process) may take before the module is declared hung.
+    /// OpenSC reads every card's PKCS#15 files here, a few seconds per card.
+    pub discovery_timeout: Duration,
     /// The run fails when no signature has been accepted for this long.
     pub stall_timeout: Duration,
     /// First wait before a failed device is probed again (doubles each time).
@@ -61,6 +64,7 @@ impl Default for PoolOptions {
         PoolOptions {
             watchdog: Duration::from_secs(10),
             start_timeout: Duration::from_secs(20),
+            discovery_timeout: Duration::from_secs(60),
             stall_timeout: Duration::from_secs(60),
             min_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(10),

@@ -259,7 +259,7 @@ pub struct KeySpec {
 /// No token or key, tokens holding different keys, a rejected PIN, a module
 /// that does not answer.
 pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptions) -> Result<PoolKey, Pkcs11Error> {
-    let (info, holders) = resolve_key(spec, worker, opts.start_timeout)?;
+    let (info, holders) = resolve_key(spec, worker, opts.discovery_timeout)?;
     let alg = info.algorithm;
     let mut members = Vec::new();
     for h in holders {
