@@ -21,7 +21,12 @@ for i in 1 2 3 4; do
   "$EMU" --port $((35962 + i)) --serial "DEEM2000$i" --state "$W/card$i.json" --rsa-sign-ms 600 --ec-sign-ms 170 &
   PIDS+=($!)
 done
-sleep 2
+# Wait until all four answer: a reader may still show a previous emulator's
+# card for a moment, and an APDU sent to it then fails.
+for _ in $(seq 100); do
+  [ "$("$HW" ceremony list --json 2>/dev/null | grep -o '"serial": *"DEEM2000[1-4]"' | sort -u | wc -l)" -eq 4 ] && break
+  sleep 0.1
+done
 echo "== preparing four cards with one DKEK (one share) and two cloned keys"
 printf 'bench-share\nbench-share\n' | "$HW" ceremony dkek-share create "$W/share.pbe" >/dev/null 2>&1
 for i in 1 2 3 4; do

@@ -48,7 +48,7 @@ impl Cards {
             let child = cards.spawn(i, ec_ms);
             cards.procs.push(Some(child));
         }
-        cards.wait_present(4);
+        cards.wait_answering();
         cards
     }
 
@@ -74,16 +74,23 @@ impl Cards {
             .expect("start the emulator")
     }
 
-    fn wait_present(&self, n: usize) {
+    /// Waits until all four new cards answer with their serials. A reader
+    /// can still show the previous test's card as present until vpcd notices
+    /// that its emulator is gone, and an APDU sent then fails.
+    fn wait_answering(&self) {
+        let mut last = String::new();
         for _ in 0..100 {
-            let out = Command::new("opensc-tool").arg("-l").output().expect("opensc-tool");
-            let text = String::from_utf8_lossy(&out.stdout);
-            if text.lines().filter(|l| l.contains("Virtual PCD") && l.split_whitespace().nth(1) == Some("Yes")).count() >= n {
-                return;
+            let (ok, out) = run(&mut hwsigner(&["ceremony", "list", "--json"]));
+            if ok {
+                let all: Vec<serde_json::Value> = serde_json::from_str(out.trim()).unwrap_or_default();
+                if (1..=4).all(|i| all.iter().any(|c| c["serial"] == format!("DEEM1000{i}"))) {
+                    return;
+                }
             }
+            last = out;
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        panic!("the emulated cards did not appear in pcscd's readers");
+        panic!("the emulated cards did not answer through pcscd: {last}");
     }
 
     fn remove(&mut self, i: usize) {

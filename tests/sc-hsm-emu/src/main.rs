@@ -26,11 +26,34 @@ fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
 
+/// Acknowledges at once what vpcd sent. vpcd writes a command's length and
+/// its bytes in two sends; with Nagle on its side and a delayed ACK on ours
+/// the second send waits 40 ms, which made every APDU cost 44 ms instead of
+/// a real card's few. The kernel clears the flag again, so it is set after
+/// every read.
+fn quick_ack(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a c_int option of the right size.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 fn read_msg(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut len = [0u8; 2];
+    quick_ack(s);
     s.read_exact(&mut len)?;
+    quick_ack(s);
     let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
     s.read_exact(&mut buf)?;
+    quick_ack(s);
     Ok(buf)
 }
 
