@@ -86,6 +86,11 @@ pub struct MemberSpec {
     pub args: Vec<String>,
     /// The backend's start-up message (may hold a PIN; wiped on drop).
     pub hello: Zeroizing<Vec<u8>>,
+    /// Environment variables set for the worker (never secrets).
+    pub env: Vec<(String, PathBuf)>,
+    /// Files the worker reads for its whole life (e.g. a private driver
+    /// configuration); removed when the pool is gone.
+    pub scratch: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl std::fmt::Debug for MemberSpec {
@@ -277,8 +282,13 @@ impl std::fmt::Debug for Pool {
 }
 
 fn spawn(m: &mut Member, index: usize, sender: &Sender<Event>) -> Result<(), std::io::Error> {
-    let mut child =
-        Command::new(&m.spec.program).args(&m.spec.args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
+    let mut child = Command::new(&m.spec.program)
+        .args(&m.spec.args)
+        .envs(m.spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         let _ = child.kill();
         return Err(std::io::Error::other("worker pipes missing"));

@@ -12,6 +12,7 @@
 //! [`worker_main`].
 
 pub mod device;
+pub mod opensc;
 pub mod probe;
 pub mod token;
 
@@ -259,10 +260,28 @@ pub struct KeySpec {
 /// No token or key, tokens holding different keys, a rejected PIN, a module
 /// that does not answer.
 pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptions) -> Result<PoolKey, Pkcs11Error> {
-    let (info, holders) = resolve_key(spec, worker, opts.discovery_timeout)?;
+    let (info, discovery) = resolve_key(spec, worker, opts.discovery_timeout)?;
     let alg = info.algorithm;
+    let scratch = if opensc::is_opensc(&spec.module) {
+        let dir = tempfile::Builder::new()
+            .prefix("hwsigner-opensc-")
+            .tempdir()
+            .map_err(|e| Pkcs11Error::Module { path: spec.module.clone(), detail: format!("worker configuration directory: {e}") })?;
+        Some(std::sync::Arc::new(dir))
+    } else {
+        None
+    };
     let mut members = Vec::new();
-    for h in holders {
+    for (n, h) in discovery.found.into_iter().enumerate() {
+        let mut env = Vec::new();
+        if let Some(dir) = &scratch
+            && let Some(text) = opensc::worker_config(&h.reader, &discovery.readers)
+        {
+            let path = dir.path().join(format!("worker-{n}.conf"));
+            std::fs::write(&path, text)
+                .map_err(|e| Pkcs11Error::Module { path: spec.module.clone(), detail: format!("writing {}: {e}", path.display()) })?;
+            env.push(("OPENSC_CONF".to_owned(), path));
+        }
         let hello = WorkerHello {
             module: spec.module.clone(),
             token: h.selector.to_string(),
@@ -276,6 +295,8 @@ pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptio
             program: worker.to_path_buf(),
             args: vec!["worker".into(), "pkcs11".into()],
             hello: Zeroizing::new(bytes),
+            env,
+            scratch: scratch.clone(),
         });
     }
     tracing::info!(key = %info.id, key_tag = info.key_tag, tokens = members.len(), "starting the signing pool");
@@ -290,8 +311,8 @@ pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptio
 /// # Errors
 /// No token or key, tokens holding different keys, a module that does not
 /// answer or crashes.
-pub fn resolve_key(spec: &KeySpec, program: &Path, limit: Duration) -> Result<(KeyInfo, Vec<token::FoundKey>), Pkcs11Error> {
-    let found = probe::find_key(program, spec, limit)?;
+pub fn resolve_key(spec: &KeySpec, program: &Path, limit: Duration) -> Result<(KeyInfo, token::Discovery), Pkcs11Error> {
+    let token::Discovery { found, readers } = probe::find_key(program, spec, limit)?;
     let mut groups: Vec<(Vec<u8>, Algorithm, Vec<token::FoundKey>)> = Vec::new();
     for f in found {
         match groups.iter_mut().find(|g| g.0 == f.public_key) {
@@ -338,7 +359,7 @@ pub fn resolve_key(spec: &KeySpec, program: &Path, limit: Duration) -> Result<(K
         dnskey,
         key_tag: tag,
     };
-    Ok((info, holders))
+    Ok((info, token::Discovery { found: holders, readers }))
 }
 
 /// Entry point of a PKCS#11 worker process (`hwsigner worker pkcs11`).

@@ -9,7 +9,7 @@
 //! travel as JSON frames over the child's pipes; the PIN, when a listing needs
 //! one, goes the same way and never on the command line.
 
-use super::token::{self, FoundKey, TokenDesc};
+use super::token::{self, Discovery, TokenDesc};
 use super::{KeySpec, Pkcs11Error};
 use crate::pool::protocol::{read_frame, write_body};
 use crate::secret::Secret;
@@ -37,8 +37,8 @@ enum Query {
 /// What the child answers.
 #[derive(serde::Serialize, serde::Deserialize)]
 enum Answer {
-    /// Tokens holding the key.
-    Found(Vec<FoundKey>),
+    /// Tokens holding the key, and every reader.
+    Found(Discovery),
     /// Every token.
     Tokens(Vec<TokenDesc>),
 }
@@ -47,7 +47,7 @@ enum Answer {
 ///
 /// # Errors
 /// What discovery found wrong, or [`Pkcs11Error::Timeout`] / [`Pkcs11Error::Crashed`].
-pub fn find_key(program: &Path, spec: &KeySpec, limit: Duration) -> Result<Vec<FoundKey>, Pkcs11Error> {
+pub fn find_key(program: &Path, spec: &KeySpec, limit: Duration) -> Result<Discovery, Pkcs11Error> {
     match ask(program, &spec.module, &Query::FindKey(spec.clone()), limit, "listing tokens and keys")? {
         Answer::Found(found) => Ok(found),
         Answer::Tokens(_) => Err(protocol_error(&spec.module, "an answer to another question")),

@@ -399,15 +399,34 @@ pub struct FoundKey {
     pub algorithm: Algorithm,
     /// The DNSKEY public key field.
     pub public_key: Vec<u8>,
+    /// The slot's description: for OpenSC, the card reader's name.
+    pub reader: String,
+}
+
+/// What discovery found: the tokens holding the key, and every slot's
+/// description (for OpenSC, every reader's name).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Discovery {
+    /// Tokens holding the key.
+    pub found: Vec<FoundKey>,
+    /// Descriptions of all slots, with or without a token.
+    pub readers: Vec<String>,
 }
 
 /// Finds the tokens holding the key, looking at public objects (no login).
 ///
 /// # Errors
 /// No matching token, no key on any of them (listing what is there).
-pub fn find_key_on_tokens(spec: &KeySpec) -> Result<Vec<FoundKey>, Pkcs11Error> {
+pub fn find_key_on_tokens(spec: &KeySpec) -> Result<Discovery, Pkcs11Error> {
     let ctx = open_module(&spec.module)?;
     let tokens = list_tokens(&ctx, None)?;
+    let described: Vec<(u64, String)> = ctx
+        .get_all_slots()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|s| ctx.get_slot_info(s).ok().map(|i| (s.id(), i.slot_description().trim().to_owned())))
+        .collect();
+    let reader_of = |slot: u64| described.iter().find(|(id, _)| *id == slot).map(|(_, d)| d.clone()).unwrap_or_default();
     let chosen: Vec<&TokenDesc> = if spec.tokens.is_empty() {
         tokens.iter().collect()
     } else {
@@ -437,7 +456,13 @@ pub fn find_key_on_tokens(spec: &KeySpec) -> Result<Vec<FoundKey>, Pkcs11Error> 
                     // then only the slot tells them apart.
                     let unique = tokens.iter().filter(|o| o.serial == t.serial).count() == 1;
                     let selector = if unique { t.selector() } else { TokenSelector::Slot(t.slot) };
-                    found.push(FoundKey { token: t.name(), selector, algorithm: alg, public_key: k.public_key.clone() });
+                    found.push(FoundKey {
+                        token: t.name(),
+                        selector,
+                        algorithm: alg,
+                        public_key: k.public_key.clone(),
+                        reader: reader_of(t.slot),
+                    });
                 }
                 _ => present.push(format!("{}: label '{}' id {}", t.name(), k.label, k.id)),
             }
@@ -450,7 +475,7 @@ pub fn find_key_on_tokens(spec: &KeySpec) -> Result<Vec<FoundKey>, Pkcs11Error> 
             present,
         });
     }
-    Ok(found)
+    Ok(Discovery { found, readers: described.into_iter().map(|(_, d)| d).collect() })
 }
 
 /// Finds the one slot matching a selector.

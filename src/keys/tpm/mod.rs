@@ -397,6 +397,8 @@ pub fn pool_for_keys(
         program: worker.to_path_buf(),
         args: vec!["worker".into(), "tpm".into()],
         hello: Zeroizing::new(bytes),
+        env: Vec::new(),
+        scratch: None,
     };
     let n = infos.len();
     let pool = std::sync::Arc::new(Pool::start(infos, vec![member], opts)?);

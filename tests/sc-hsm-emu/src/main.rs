@@ -9,6 +9,8 @@
 //! `--events` appends a line `reset` to FILE for every warm reset pcscd passes
 //! on (a client disconnecting with SCARD_RESET_CARD), which logs every other
 //! client of the card out: tests use it to show that hwsigner never does that.
+//! It also appends `sign` for every SIGN command, so a test can act at a known
+//! point of a signing run.
 //!
 //! Killing the process (or closing the socket) is a card removal; starting it
 //! again is an insertion.
@@ -78,11 +80,11 @@ fn main() {
     let delays = Delays { rsa_sign: ms("--rsa-sign-ms"), ec_sign: ms("--ec-sign-ms") };
     let mut card = Card::open(PathBuf::from(state), &serial, delays);
     let events = arg(&args, "--events").map(PathBuf::from);
-    let note_reset = || {
+    let note = |what: &[u8]| {
         if let Some(path) = &events
             && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path)
         {
-            let _ = f.write_all(b"reset\n");
+            let _ = f.write_all(what);
         }
     };
     loop {
@@ -99,12 +101,17 @@ fn main() {
                     continue;
                 }
                 [0x02] => {
-                    note_reset();
+                    note(b"reset\n");
                     card.reset();
                     continue;
                 }
                 [0x04] => ATR.to_vec(),
-                apdu => card.process(apdu),
+                apdu => {
+                    if apdu.get(1) == Some(&0x68) {
+                        note(b"sign\n");
+                    }
+                    card.process(apdu)
+                }
             };
             if write_msg(&mut s, &reply).is_err() {
                 break;
