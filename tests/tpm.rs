@@ -54,11 +54,28 @@ fn free_port_pair() -> u16 {
     panic!("no free port pair between {first} and {last}");
 }
 
+/// The unprivileged user swtpm runs as when the tests run as root (as in CI).
+const SWTPM_USER: &str = "nobody";
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
 impl Tpm {
     fn new() -> Tpm {
         require("swtpm", "swtpm");
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("state")).expect("state");
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).expect("state");
+        if running_as_root() {
+            // swtpm runs as an unprivileged user (--runas below): it must reach
+            // and own its state directory.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            let (ok, out) = run(Command::new("chown").arg(format!("{SWTPM_USER}:")).arg(&state));
+            assert!(ok, "chown of the swtpm state: {out}");
+        }
         let tpm = Tpm { dir, port: Cell::new(free_port_pair()) };
         tpm.start();
         tpm
@@ -86,8 +103,12 @@ impl Tpm {
 
     fn try_start(&self) -> Result<(), String> {
         let state = self.dir.path().join("state");
-        let (ok, out) = run(Command::new("swtpm").args([
-            "socket",
+        let mut swtpm = Command::new("swtpm");
+        swtpm.arg("socket");
+        if running_as_root() {
+            swtpm.args(["--runas", SWTPM_USER]);
+        }
+        let (ok, out) = run(swtpm.args([
             "--tpm2",
             "--tpmstate",
             &format!("dir={}", state.display()),
@@ -111,6 +132,13 @@ impl Tpm {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         Err(format!("swtpm does not listen on {}", self.port.get()))
+    }
+
+    /// The uid swtpm runs as (from /proc).
+    fn uid(&self) -> u32 {
+        let pid = std::fs::read_to_string(self.dir.path().join("state/swtpm.pid")).expect("swtpm pid file");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).expect("swtpm status");
+        status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).expect("Uid line")
     }
 
     fn kill(&self) {
@@ -172,6 +200,7 @@ fn zone() -> PathBuf {
 #[test]
 fn ecdsa_and_rsa_ksk_zsk_and_csk_validate_and_survive_restarts() {
     let tpm = Tpm::new();
+    assert_ne!(tpm.uid(), 0, "swtpm runs as an unprivileged user");
     let (ok, info) = run(&mut tpm.hw(&["tpm", "info"]));
     assert!(ok && info.contains("manufacturer IBM") && info.contains("EcDsa yes"), "{info}");
 
