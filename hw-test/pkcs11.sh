@@ -9,17 +9,12 @@
 #   HWSIGNER_HW_PKCS11_LABEL   key label (default hwsigner-hwtest; generated
 #                              as P-256 when absent — this writes to the token)
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [ -z "${HWSIGNER_HW_PKCS11_MODULE:-}" ]; then
-  echo "SKIP: HWSIGNER_HW_PKCS11_MODULE is not set (no PKCS#11 device configured)"
-  exit 0
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+skip_unless HWSIGNER_HW_PKCS11_MODULE "PKCS#11 device"
 : "${HWSIGNER_HW_PKCS11_PIN:?set the user PIN in HWSIGNER_HW_PKCS11_PIN}"
 : "${HWSIGNER_HW_PKCS11_TOKEN:?set HWSIGNER_HW_PKCS11_TOKEN (see hwsigner tokens list)}"
 LABEL=${HWSIGNER_HW_PKCS11_LABEL:-hwsigner-hwtest}
-HW="${CARGO_TARGET_DIR:-$ROOT/target}/release/hwsigner"
-[ -x "$HW" ] || cargo build --release --manifest-path "$ROOT/Cargo.toml"
-W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+prepare
 
 "$HW" tokens list --module "$HWSIGNER_HW_PKCS11_MODULE" --pin-env HWSIGNER_HW_PKCS11_PIN | tee "$W/tokens.txt"
 if ! grep -q "label '$LABEL'" "$W/tokens.txt"; then

@@ -6,15 +6,10 @@
 #   HWSIGNER_HW_SCHSM_SERIAL  the card's serial (hwsigner ceremony list shows it)
 #   HWSIGNER_HW_SCHSM_PIN     its user PIN (given to hwsigner on standard input)
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [ -z "${HWSIGNER_HW_SCHSM_SERIAL:-}" ]; then
-  echo "SKIP: HWSIGNER_HW_SCHSM_SERIAL is not set (no SmartCard-HSM configured)"
-  exit 0
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+skip_unless HWSIGNER_HW_SCHSM_SERIAL "SmartCard-HSM"
 : "${HWSIGNER_HW_SCHSM_PIN:?set the user PIN in HWSIGNER_HW_SCHSM_PIN}"
-HW="${CARGO_TARGET_DIR:-$ROOT/target}/release/hwsigner"
-[ -x "$HW" ] || cargo build --release --manifest-path "$ROOT/Cargo.toml"
-W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+prepare
 LABEL=hwtest-$(date +%s)
 "$HW" ceremony list
 printf '%s\n' "$HWSIGNER_HW_SCHSM_PIN" | "$HW" ceremony keygen --reader "serial:$HWSIGNER_HW_SCHSM_SERIAL" \

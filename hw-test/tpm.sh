@@ -4,14 +4,9 @@
 # device:/dev/tpmrm0). The key blobs go to a temporary directory and are
 # discarded: the key itself cannot be removed from a TPM, only forgotten.
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [ -z "${HWSIGNER_HW_TPM_TCTI:-}" ]; then
-  echo "SKIP: HWSIGNER_HW_TPM_TCTI is not set (no TPM configured)"
-  exit 0
-fi
-HW="${CARGO_TARGET_DIR:-$ROOT/target}/release/hwsigner"
-[ -x "$HW" ] || cargo build --release --manifest-path "$ROOT/Cargo.toml"
-W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+skip_unless HWSIGNER_HW_TPM_TCTI "TPM"
+prepare
 "$HW" tpm info --tcti "$HWSIGNER_HW_TPM_TCTI"
 for alg in 13 8; do
   "$HW" keys generate --backend tpm --tcti "$HWSIGNER_HW_TPM_TCTI" --zone example.com. --role csk -a $alg -K "$W/keys$alg"

@@ -128,10 +128,10 @@ run_case() { # size alg mode
   echo "== $size delegations, $name, ${mode^^}"
   measure "hwsigner (verify on)" "$size" "$alg" "$mode" "$W/o1" "$HW" sign --quiet --zone "$ORIGIN" -K "$keys" "${hwmode[@]}" --output "$W/o1" "$zone"
   if [ "$slow_ok" = 1 ]; then
-    measure "dnssec-signzone (default, verifies)" "$size" "$alg" "$mode" "$W/o2" dnssec-signzone -q -S -o "$ORIGIN" -K "$keys" -O full -f "$W/o2" "${n3[@]}" "$zone"
+    measure "dnssec-signzone (default, verifies)" "$size" "$alg" "$mode" "$W/o2" dnssec-signzone -q -d "$W" -S -o "$ORIGIN" -K "$keys" -O full -f "$W/o2" "${n3[@]}" "$zone"
   fi
   measure "hwsigner --no-verify" "$size" "$alg" "$mode" "$W/o3" "$HW" sign --quiet --no-verify --zone "$ORIGIN" -K "$keys" "${hwmode[@]}" --output "$W/o3" "$zone"
-  measure "dnssec-signzone -P -n 2" "$size" "$alg" "$mode" "$W/o4" dnssec-signzone -q -S -P -n 2 -o "$ORIGIN" -K "$keys" -O full -f "$W/o4" "${n3[@]}" "$zone"
+  measure "dnssec-signzone -P -n 2" "$size" "$alg" "$mode" "$W/o4" dnssec-signzone -q -d "$W" -S -P -n 2 -o "$ORIGIN" -K "$keys" -O full -f "$W/o4" "${n3[@]}" "$zone"
   if [ "$slow_ok" = 1 ]; then
     measure "ldns-signzone" "$size" "$alg" "$mode" "$zone.signed" ldns-signzone "${ldns[@]}" -f "$zone.signed" "$zone" "${kfiles[@]}"
   fi

@@ -129,13 +129,6 @@ fn tld_zone(dir: &Path, n: usize) -> PathBuf {
     p
 }
 
-/// Per-device figures from the `--json` summary.
-fn devices(json: &str) -> Vec<serde_json::Value> {
-    let start = json.find('{').expect("JSON summary");
-    let v: serde_json::Value = serde_json::Deserializer::from_str(&json[start..]).into_iter().next().expect("summary").expect("JSON");
-    v["devices"].as_array().expect("devices").clone()
-}
-
 fn device<'a>(devs: &'a [serde_json::Value], label: &str) -> &'a serde_json::Value {
     devs.iter().find(|d| d["device"].as_str().is_some_and(|n| n.starts_with(&format!("'{label}'")))).expect("device in summary")
 }
@@ -162,7 +155,7 @@ fn three_tokens_every_algorithm_validates() {
         let (ok, text) = hsm.sign(&config, &awkward_zone(), &out, extra);
         assert!(ok, "algorithm {alg}: {text}");
         common::validate_with(&out, ORIGIN, &format!("PKCS#11 algorithm {alg}"), true);
-        let devs = devices(&text);
+        let devs = common::summary_devices(&text);
         assert_eq!(devs.len(), 3, "three tokens hold the key: {text}");
         for d in &devs {
             assert!(d["signatures"].as_u64().unwrap_or(0) > 0, "every token signs: {d}");
@@ -244,7 +237,7 @@ fn a_token_hanging_mid_run_is_killed_and_the_zone_completes() {
     let (ok, text) = hsm.sign(&config, &zone, &out, &[]);
     assert!(ok, "{text}");
     common::validate_with(&out, ORIGIN, "one token hung", true);
-    let devs = devices(&text);
+    let devs = common::summary_devices(&text);
     let tok2 = device(&devs, "tok2");
     assert!(tok2["errors"].as_u64().unwrap_or(0) >= 1 && tok2["restarts"].as_u64().unwrap_or(0) >= 1, "hung token killed: {tok2}");
     assert!(tok2["current_worker_signatures"].as_u64().unwrap_or(0) > 0 && tok2["state"] == "healthy", "and back once it answers: {tok2}");
@@ -259,7 +252,7 @@ fn a_token_removed_mid_run_rejoins_after_reinsertion() {
     let (ok, text) = hsm.sign(&config, &zone, &out, &[]);
     assert!(ok, "{text}");
     common::validate_with(&out, ORIGIN, "one token removed and re-inserted", true);
-    let devs = devices(&text);
+    let devs = common::summary_devices(&text);
     let tok3 = device(&devs, "tok3");
     assert!(tok3["restarts"].as_u64().unwrap_or(0) >= 1, "re-opened after removal: {tok3}");
     assert!(
@@ -277,7 +270,7 @@ fn a_crash_inside_the_vendor_library_takes_down_one_worker_only() {
     let (ok, text) = hsm.sign(&config, &zone, &out, &[]);
     assert!(ok, "{text}");
     common::validate_with(&out, ORIGIN, "one worker crashed", true);
-    let devs = devices(&text);
+    let devs = common::summary_devices(&text);
     let tok1 = device(&devs, "tok1");
     assert!(tok1["restarts"].as_u64().unwrap_or(0) >= 1 && tok1["state"] == "healthy", "crashed worker replaced: {tok1}");
 }
@@ -298,7 +291,7 @@ fn rsa_through_tokens_lacking_rsa_pkcs_or_every_hash_mechanism() {
         let (ok, text) = hsm.sign(&config, &awkward_zone(), &out, &[]);
         assert!(ok, "{text}");
         common::validate_with(&out, ORIGIN, &format!("RSA algorithm {alg} over three mechanisms"), true);
-        for d in devices(&text) {
+        for d in common::summary_devices(&text) {
             assert!(d["signatures"].as_u64().unwrap_or(0) > 0, "every token signs: {d}");
         }
     }
@@ -316,7 +309,7 @@ fn a_token_returning_corrupt_signatures_is_taken_out() {
     let (ok, text) = hsm.sign(&config, &zone, &out, &[]);
     assert!(ok, "{text}");
     common::validate_with(&out, ORIGIN, "one token corrupting signatures", true);
-    let devs = devices(&text);
+    let devs = common::summary_devices(&text);
     let tok1 = device(&devs, "tok1");
     assert_eq!(tok1["state"], "out", "corrupting token taken out: {tok1}");
     assert!(tok1["reason"].as_str().is_some_and(|r| r.contains("does not verify")), "{tok1}");

@@ -108,6 +108,17 @@ impl Cards {
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+
+    /// A configuration signing example.com. with the cloned key `ksk-2026`
+    /// through OpenSC; `extra` adds lines to the store.
+    fn signing_config(&self, name: &str, extra: &str) -> PathBuf {
+        let config = self.path(name);
+        let text = format!(
+            "[[pkcs11]]\nname = \"cards\"\nmodule = \"{OPENSC}\"\npin_env = \"CARD_PIN\"\n{extra}\n[[key]]\nzone = \"example.com.\"\nrole = \"csk\"\nstore = \"cards\"\nlabel = \"ksk-2026\"\n"
+        );
+        std::fs::write(&config, text).expect("config");
+        config
+    }
 }
 
 impl Drop for Cards {
@@ -397,21 +408,14 @@ fn scripted_ceremony_then_four_cloned_cards_sign_a_zone() {
     assert_eq!(cards.resets(), before, "ceremony list reset a card");
 
     // The pool signs through OpenSC over all four cards.
-    let config = cards.path("cards.toml");
-    std::fs::write(
-        &config,
-        format!("[[pkcs11]]\nname = \"cards\"\nmodule = \"{OPENSC}\"\npin_env = \"CARD_PIN\"\n\n[[key]]\nzone = \"example.com.\"\nrole = \"csk\"\nstore = \"cards\"\nlabel = \"ksk-2026\"\n"),
-    )
-    .expect("config");
+    let config = cards.signing_config("cards.toml", "");
     let signed = cards.path("signed.zone");
     let mut c = hwsigner(&["sign", "--json", "--zone", "example.com.", "--config"]);
     c.arg(&config).arg("--output").arg(&signed).arg(root.join("examples/example.com.zone")).env("CARD_PIN", PIN);
     let (ok, out) = run(&mut c);
     assert!(ok, "{out}");
     common::validate_with(&signed, "example.com.", "four emulated SmartCard-HSMs", true);
-    let start = out.find('{').expect("summary");
-    let v: serde_json::Value = serde_json::Deserializer::from_str(&out[start..]).into_iter().next().expect("json").expect("json");
-    let devices = v["devices"].as_array().expect("devices");
+    let devices = common::summary_devices(&out);
     assert_eq!(devices.len(), 4, "{out}");
     for d in devices {
         assert!(d["signatures"].as_u64().unwrap_or(0) > 0, "every card signs: {d}");
@@ -424,12 +428,7 @@ fn scripted_ceremony_then_four_cloned_cards_sign_a_zone() {
     let big = cards.path("big.zone");
     let generated = Command::new(root.join("scripts/genzone.sh")).args(["1500", "example.com."]).output().expect("genzone");
     std::fs::write(&big, generated.stdout).expect("zone");
-    let config = cards.path("cards-hang.toml");
-    std::fs::write(
-        &config,
-        format!("[[pkcs11]]\nname = \"cards\"\nmodule = \"{OPENSC}\"\npin_env = \"CARD_PIN\"\nwatchdog = \"1s\"\nstart_timeout = \"3s\"\nmax_backoff = \"1s\"\n\n[[key]]\nzone = \"example.com.\"\nrole = \"csk\"\nstore = \"cards\"\nlabel = \"ksk-2026\"\n"),
-    )
-    .expect("config");
+    let config = cards.signing_config("cards-hang.toml", "watchdog = \"1s\"\nstart_timeout = \"3s\"\nmax_backoff = \"1s\"\n");
     let signed = cards.path("signed-big.zone");
     let signs = || cards.count("sign").iter().sum::<usize>();
     let before = signs();
@@ -449,9 +448,7 @@ fn scripted_ceremony_then_four_cloned_cards_sign_a_zone() {
     let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success(), "signing through a pcscd that stopped for 4 s: {out}");
     common::validate_with(&signed, "example.com.", "pcscd stopped mid-run", true);
-    let start = out.find('{').expect("summary");
-    let v: serde_json::Value = serde_json::Deserializer::from_str(&out[start..]).into_iter().next().expect("json").expect("json");
-    let devices = v["devices"].as_array().expect("devices");
+    let devices = common::summary_devices(&out);
     let restarts: u64 = devices.iter().map(|d| d["restarts"].as_u64().unwrap_or(0)).sum();
     assert!(restarts >= 1, "hung workers were replaced: {out}");
     assert!(devices.iter().all(|d| d["state"] == "healthy"), "every card back after pcscd resumed: {out}");

@@ -17,6 +17,14 @@ pub fn run(cmd: &mut Command) -> (bool, String) {
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
+/// Per-device figures from the `--json` summary that `sign` prints (the
+/// summary is the first JSON object in the output; log lines may follow).
+pub fn summary_devices(out: &str) -> Vec<serde_json::Value> {
+    let start = out.find('{').expect("JSON summary");
+    let v: serde_json::Value = serde_json::Deserializer::from_str(&out[start..]).into_iter().next().expect("summary").expect("JSON");
+    v["devices"].as_array().expect("devices").clone()
+}
+
 /// The `hwsigner` binary under test with arguments.
 pub fn hwsigner(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hwsigner"));

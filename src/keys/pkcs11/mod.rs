@@ -262,26 +262,18 @@ pub struct KeySpec {
 pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptions) -> Result<PoolKey, Pkcs11Error> {
     let (info, discovery) = resolve_key(spec, worker, opts.discovery_timeout)?;
     let alg = info.algorithm;
-    let scratch = if opensc::is_opensc(&spec.module) {
-        let dir = tempfile::Builder::new()
-            .prefix("hwsigner-opensc-")
-            .tempdir()
-            .map_err(|e| Pkcs11Error::Module { path: spec.module.clone(), detail: format!("worker configuration directory: {e}") })?;
-        Some(std::sync::Arc::new(dir))
+    // OpenSC binds every reader's card at start: each worker is shown only its own.
+    let configs = if opensc::is_opensc(&spec.module) {
+        let own: Vec<&str> = discovery.found.iter().map(|h| h.reader.as_str()).collect();
+        opensc::write_worker_configs(&own, &discovery.readers)
+            .map_err(|e| Pkcs11Error::Module { path: spec.module.clone(), detail: format!("worker configuration: {e}") })?
     } else {
         None
     };
     let mut members = Vec::new();
     for (n, h) in discovery.found.into_iter().enumerate() {
-        let mut env = Vec::new();
-        if let Some(dir) = &scratch
-            && let Some(text) = opensc::worker_config(&h.reader, &discovery.readers)
-        {
-            let path = dir.path().join(format!("worker-{n}.conf"));
-            std::fs::write(&path, text)
-                .map_err(|e| Pkcs11Error::Module { path: spec.module.clone(), detail: format!("writing {}: {e}", path.display()) })?;
-            env.push(("OPENSC_CONF".to_owned(), path));
-        }
+        let file = configs.as_ref().and_then(|c| c.files.get(n).cloned().flatten());
+        let env = file.map(|f| ("OPENSC_CONF".to_owned(), f)).into_iter().collect();
         let hello = WorkerHello {
             module: spec.module.clone(),
             token: h.selector.to_string(),
@@ -296,7 +288,7 @@ pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptio
             args: vec!["worker".into(), "pkcs11".into()],
             hello: Zeroizing::new(bytes),
             env,
-            scratch: scratch.clone(),
+            scratch: configs.as_ref().map(|c| c.dir.clone()),
         });
     }
     tracing::info!(key = %info.id, key_tag = info.key_tag, tokens = members.len(), "starting the signing pool");

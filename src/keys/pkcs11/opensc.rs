@@ -11,6 +11,7 @@
 //! it only ever touches its own card.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// True for OpenSC's PKCS#11 module (by file name, e.g. `opensc-pkcs11.so`).
 pub fn is_opensc(module: &Path) -> bool {
@@ -46,19 +47,51 @@ fn readers_to_ignore<'a>(own: &str, all: &'a [String]) -> Vec<&'a str> {
         .collect()
 }
 
-/// The configuration text for a worker: the `ignored_readers` block, then the
-/// operator's configuration. `None` when nothing needs hiding or when the
-/// operator's configuration has its own `app opensc-pkcs11` block.
-pub fn worker_config(own: &str, all: &[String]) -> Option<String> {
-    let (path, base) = base_config();
-    compose(own, all, &path, &base)
+/// Per-worker configuration files of one pool, in a directory removed when
+/// the last worker that may need it is gone.
+pub struct WorkerConfigs {
+    /// The directory holding the files.
+    pub dir: Arc<tempfile::TempDir>,
+    /// For each worker, in the order of the readers given, its file (`None`
+    /// when it has nothing to hide).
+    pub files: Vec<Option<PathBuf>>,
 }
 
-fn compose(own: &str, all: &[String], path: &Path, base: &str) -> Option<String> {
+/// Writes one configuration per worker, the worker of `own[i]` seeing only
+/// that reader of `all`. `None` when the operator's configuration has its own
+/// `app opensc-pkcs11` block, which ours would shadow (a warning says so).
+///
+/// # Errors
+/// The directory or a file cannot be written.
+pub fn write_worker_configs(own: &[&str], all: &[String]) -> std::io::Result<Option<WorkerConfigs>> {
+    let (path, base) = base_config();
+    write_configs(own, all, &path, &base)
+}
+
+fn write_configs(own: &[&str], all: &[String], path: &Path, base: &str) -> std::io::Result<Option<WorkerConfigs>> {
     if has_module_block(base) {
         tracing::warn!(config = %path.display(), "opensc.conf has its own 'app opensc-pkcs11' block: workers are not limited to their own reader");
-        return None;
+        return Ok(None);
     }
+    let dir = tempfile::Builder::new().prefix("hwsigner-opensc-").tempdir()?;
+    let mut files = Vec::new();
+    for (n, reader) in own.iter().enumerate() {
+        files.push(match compose(reader, all, path, base) {
+            Some(text) => {
+                let file = dir.path().join(format!("worker-{n}.conf"));
+                std::fs::write(&file, text)?;
+                Some(file)
+            }
+            None => None,
+        });
+    }
+    Ok(Some(WorkerConfigs { dir: Arc::new(dir), files }))
+}
+
+/// The configuration text for the worker of the card in `own`: the
+/// `ignored_readers` block, then the operator's configuration. `None` when
+/// nothing needs hiding.
+fn compose(own: &str, all: &[String], path: &Path, base: &str) -> Option<String> {
     let ignore = readers_to_ignore(own, all);
     if ignore.is_empty() {
         return None;
@@ -98,7 +131,13 @@ mod tests {
         let text = compose("R 00 00", &all, conf, base).unwrap();
         assert!(text.contains("app opensc-pkcs11 {\n\tignored_readers = \"R 00 01\";\n}") && text.ends_with(base), "{text}");
         assert!(compose("R 00 00", &all[..1], conf, base).is_none(), "nothing to hide");
-        assert!(compose("R 00 00", &all, conf, "app opensc-pkcs11 {\n}\n").is_none(), "the operator's block is not shadowed");
+        assert!(
+            write_configs(&["R 00 00"], &all, conf, "app opensc-pkcs11 {\n}\n").unwrap().is_none(),
+            "the operator's block is not shadowed"
+        );
+        let written = write_configs(&["R 00 00", "R 00 01"], &all, conf, base).unwrap().unwrap();
+        let first = std::fs::read_to_string(written.files[0].as_ref().unwrap()).unwrap();
+        assert!(first.contains("ignored_readers = \"R 00 01\";"), "{first}");
     }
 
     #[test]
