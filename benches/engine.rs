@@ -8,7 +8,7 @@
 
 use hwsigner::crypto::SignInput;
 use hwsigner::dns::name::{key_from_wire, parse_name};
-use hwsigner::keys::algorithm::Algorithm;
+use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::keys::software::PrivateKey;
 use hwsigner::zone::{BuildOptions, build, reader::read_str};
 use rayon::prelude::*;

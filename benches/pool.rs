@@ -13,9 +13,9 @@
 
 use hwsigner::crypto::SignInput;
 use hwsigner::crypto::public::PublicKey;
-use hwsigner::keys::Role;
-use hwsigner::keys::SigningKey;
-use hwsigner::keys::algorithm::Algorithm;
+use hwsigner::sign::Role;
+use hwsigner::sign::SigningKey;
+use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::keys::pkcs11::token::{find_private, find_slot, login, open_module};
 use hwsigner::keys::pkcs11::{KeySelector, KeySpec, TokenSelector, pool_for_key};
 use hwsigner::pool::PoolOptions;

@@ -4,9 +4,9 @@
 //! process, for ECDSA P-256 and RSA-2048. Needs swtpm.
 
 use hwsigner::crypto::SignInput;
-use hwsigner::keys::algorithm::Algorithm;
+use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::keys::tpm::{self, Parent, WorkerHello};
-use hwsigner::keys::{Role, SigningKey};
+use hwsigner::sign::{Role, SigningKey};
 use hwsigner::pool::PoolOptions;
 use hwsigner::pool::worker::DeviceSigner;
 use std::path::Path;

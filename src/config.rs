@@ -22,8 +22,8 @@
 //! key_tag = 12345         # optional guard
 //! ```
 
-use crate::keys::Role;
-use crate::keys::algorithm::Algorithm;
+use crate::sign::Role;
+use crate::dns::algorithm::Algorithm;
 use crate::keys::pkcs11::{KeySelector, KeySpec, TokenSelector};
 use crate::pool::PoolOptions;
 use crate::secret::SecretSource;

@@ -1,14 +1,20 @@
 //! hwsigner: a DNSSEC zone signer whose private keys stay in hardware.
 //!
-//! Layers, from the edge inwards:
-//! * [`keys`]: key stores, the only code that knows where private keys live;
-//! * [`pool`]: spreads signing over several devices, each in its own worker process;
-//! * [`crypto`]: host-side hashing and signature verification;
+//! Layers, from the top down; a module imports only modules below it:
+//! * [`config`]: the TOML configuration, naming stores and keys;
+//! * [`ceremony`]: key ceremonies (scripts, transcripts) on top of [`smartcard`];
+//! * [`keys`]: key stores, the only code that knows where private keys live
+//!   (software files, PKCS#11, TPM); device stores run their devices through [`pool`];
+//! * [`smartcard`]: SmartCard-HSM over PC/SC (APDUs, DKEK, wrapped keys);
+//! * [`pool`]: spreads signing over several devices, each in its own worker
+//!   process; it knows keys only through [`sign`];
+//! * [`verify`]: checks a signed zone independently of how it was made;
 //! * [`dnssec`]: the signing engine (chains, signatures, apex records);
+//! * [`sign`]: the key trait and its types, the seam between the engine and the stores;
 //! * [`zone`]: reading, checking and writing zones;
-//! * [`dns`]: names, types and RDATA.
-//!
-//! [`verify`] checks a signed zone independently of how it was made.
+//! * [`crypto`]: host-side hashing and signature verification;
+//! * [`dns`]: names, types, RDATA and the DNSSEC algorithm registry;
+//! * [`secret`]: PINs and passwords in memory that is wiped after use.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -21,6 +27,7 @@ pub mod dnssec;
 pub mod keys;
 pub mod pool;
 pub mod secret;
+pub mod sign;
 pub mod smartcard;
 pub mod verify;
 pub mod zone;

@@ -8,7 +8,7 @@ use hwsigner::crypto::dnskey::{DigestType, dnskey_rdata, ds_rdata, key_tag};
 use hwsigner::crypto::public::PublicKey;
 use hwsigner::dns::name::parse_name;
 use hwsigner::dnssec::rrsig::{RrsigFields, signed_data};
-use hwsigner::keys::algorithm::Algorithm;
+use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::keys::bind_format::parse_private;
 use hwsigner::zone::Rrset;
 
@@ -170,7 +170,7 @@ fn rfc5155_appendix_a_chain() {
     use hwsigner::dnssec::nsec3::Nsec3Params;
     use hwsigner::dnssec::{Denial, NoProgress, Policy, sign_zone};
     use hwsigner::keys::software::{PrivateKey, SoftwareKey};
-    use hwsigner::keys::{KeyInfo, Role, SigningKey};
+    use hwsigner::sign::{KeyInfo, Role, SigningKey};
     let origin = parse_name(b"example.", None).expect("name");
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/zones/rfc5155-appendix-a.zone");
     let read = hwsigner::zone::reader::read_file(&corpus, &origin).expect("zone reads");

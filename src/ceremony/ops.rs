@@ -6,8 +6,8 @@ use crate::crypto::dnskey::{DigestType, dnskey_rdata, ds_rdata, key_tag};
 use crate::crypto::public::PublicKey;
 use crate::crypto::{SignInput, digest_info};
 
-use crate::keys::Role;
-use crate::keys::algorithm::Algorithm;
+use crate::sign::Role;
+use crate::dns::algorithm::Algorithm;
 use crate::secret::Secret;
 use crate::smartcard::card::{CardError, CardKey, DkekStatus, ScHsm, readers};
 use crate::smartcard::{apdu, dkek, pbe};
@@ -369,7 +369,7 @@ fn prove(hsm: &ScHsm, id: u8, alg: Algorithm, public: &[u8]) -> Result<bool, Cer
     let check_alg = if rsa { Algorithm::RsaSha256 } else { alg };
     let pk = PublicKey::from_parts(check_alg, public).map_err(|e| CeremonyError::Refused(format!("key {id}: {e}")))?;
     let sig = if rsa {
-        hsm.sign_digest(id, true, &digest_info(crate::keys::algorithm::HashKind::Sha256, &digest))?
+        hsm.sign_digest(id, true, &digest_info(crate::dns::algorithm::HashKind::Sha256, &digest))?
     } else {
         let der = hsm.sign_digest(id, false, &digest)?;
         let s = openssl::ecdsa::EcdsaSig::from_der(&der)

@@ -7,8 +7,8 @@
 
 use super::ops::{self, CeremonyError};
 use super::transcript::{Transcript, TranscriptError, words};
-use crate::keys::Role;
-use crate::keys::algorithm::Algorithm;
+use crate::sign::Role;
+use crate::dns::algorithm::Algorithm;
 use crate::secret::{Prompter, Secret, SecretError};
 use crate::smartcard::shamir;
 use std::collections::BTreeMap;

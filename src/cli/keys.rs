@@ -6,9 +6,9 @@ use clap::{Args, Subcommand};
 use hwsigner::crypto::dnskey::{DigestType, ds_rdata};
 use hwsigner::dns::rdata::format;
 use hwsigner::dns::rtype::code;
-use hwsigner::keys::algorithm::Algorithm;
+use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::keys::software::SoftwareStore;
-use hwsigner::keys::{KeyInfo, Role};
+use hwsigner::sign::{KeyInfo, Role};
 use std::path::PathBuf;
 
 /// `hwsigner keys` subcommands.

@@ -58,8 +58,8 @@ impl From<hwsigner::zone::ZoneError> for CliError {
     }
 }
 
-impl From<hwsigner::keys::KeyError> for CliError {
-    fn from(e: hwsigner::keys::KeyError) -> Self {
+impl From<hwsigner::sign::KeyError> for CliError {
+    fn from(e: hwsigner::sign::KeyError) -> Self {
         CliError::new(Exit::Key, e.to_string())
     }
 }

@@ -1,7 +1,7 @@
 //! DNSKEY RDATA, key tags and DS digests (RFC 4034 sections 2, 5 and Appendix B;
 //! RFC 4509 and RFC 6605 for the digest types).
 
-use crate::keys::algorithm::Algorithm;
+use crate::dns::algorithm::Algorithm;
 use openssl::hash::{MessageDigest, hash};
 
 /// DNSKEY flags: Zone Key.

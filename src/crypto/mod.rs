@@ -7,7 +7,7 @@
 pub mod dnskey;
 pub mod public;
 
-use crate::keys::algorithm::{Algorithm, HashKind};
+use crate::dns::algorithm::{Algorithm, HashKind};
 use openssl::hash::{MessageDigest, hash};
 
 /// What a key is asked to sign: the host-made digest, or the message itself.

@@ -4,7 +4,7 @@
 //! (the cheapest insurance against a faulty card or driver).
 
 use super::{SignInput, digest_info};
-use crate::keys::algorithm::Algorithm;
+use crate::dns::algorithm::Algorithm;
 use openssl::bn::BigNum;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::ecdsa::EcdsaSig;

@@ -238,7 +238,7 @@ fn parse_fields(fields: &[Field], tokens: &[Token<'_>], origin: &[u8], out: &mut
             }
             Field::Algorithm => {
                 let t = need()?;
-                let a = crate::keys::algorithm::Algorithm::parse_number_or_mnemonic(t.text).ok_or_else(|| bad("algorithm", t.text))?;
+                let a = crate::dns::algorithm::Algorithm::parse_number_or_mnemonic(t.text).ok_or_else(|| bad("algorithm", t.text))?;
                 out.push(a);
             }
             Field::Time => {

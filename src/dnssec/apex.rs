@@ -5,7 +5,7 @@ use super::nsec3;
 use super::policy::{Denial, Policy};
 use crate::crypto::dnskey::{FLAG_SEP, ds_rdata};
 use crate::dns::rtype::code;
-use crate::keys::SigningKey;
+use crate::sign::SigningKey;
 use crate::zone::{Rrset, Zone};
 
 /// Length of a SHA-384 digest, the ZONEMD digest the signer makes.

@@ -8,8 +8,8 @@
 //! section 5.11), which makes algorithm rollovers safe.
 
 use crate::dns::rtype::code;
-use crate::keys::SigningKey;
-use crate::keys::algorithm::Algorithm;
+use crate::sign::SigningKey;
+use crate::dns::algorithm::Algorithm;
 
 /// Indices into the key list for each kind of RRset.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

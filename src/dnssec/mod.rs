@@ -1,5 +1,5 @@
 //! DNSSEC: turning a checked zone into a signed one (RFC 4033-4035, 5155,
-//! 6840, 9276, 9077, 7344, 8078, 8976). Takes keys as [`crate::keys::SigningKey`]
+//! 6840, 9276, 9077, 7344, 8078, 8976). Takes keys as [`crate::sign::SigningKey`]
 //! trait objects and never knows what hardware is behind them.
 
 pub mod apex;

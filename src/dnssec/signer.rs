@@ -25,7 +25,7 @@ use crate::crypto::SignInput;
 use crate::crypto::public::{PublicKey, PublicKeyError};
 use crate::dns::name::{KeyName, key_is_wildcard, key_label_count, wire_of_key};
 use crate::dns::rtype::{self, code};
-use crate::keys::{KeyError, SigningKey};
+use crate::sign::{KeyError, SigningKey};
 use crate::zone::{Node, Zone};
 use rayon::prelude::*;
 use std::time::Instant;
@@ -360,9 +360,9 @@ fn run(
 mod tests {
     use super::*;
     use crate::dns::name::{key_from_wire, parse_name};
-    use crate::keys::algorithm::Algorithm;
+    use crate::dns::algorithm::Algorithm;
     use crate::keys::software::{PrivateKey, SoftwareKey};
-    use crate::keys::{KeyInfo, Role};
+    use crate::sign::{KeyInfo, Role};
     use crate::zone::{BuildOptions, build, reader::read_str};
 
     /// A "device" whose signatures come back corrupted.

@@ -5,9 +5,9 @@
 //! (`; hwsigner-role: csk`), which BIND ignores; without it the role follows
 //! the SEP flag, as in BIND.
 
-use super::algorithm::Algorithm;
+use crate::dns::algorithm::Algorithm;
 use super::software::{PrivateKey, ec_params};
-use super::{KeyError, KeyInfo, Role};
+use crate::sign::{KeyError, KeyInfo, Role};
 use crate::crypto::dnskey::{FLAG_SEP, flags, key_tag};
 use crate::dns::name::KeyName;
 use crate::dns::rtype::code;

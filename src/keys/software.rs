@@ -5,9 +5,9 @@
 //! It is the default when no hardware is configured, and the reference the
 //! hardware stores are tested against. Private files are created mode 0600.
 
-use super::algorithm::Algorithm;
+use crate::dns::algorithm::Algorithm;
 use super::bind_format;
-use super::{KeyError, KeyInfo, Role, SigningKey};
+use crate::sign::{KeyError, KeyInfo, Role, SigningKey};
 use crate::crypto::dnskey::{dnskey_rdata, key_tag};
 use crate::crypto::{SignInput, digest_info};
 use openssl::bn::BigNumContext;

@@ -21,7 +21,7 @@ pub mod worker;
 
 use crate::crypto::public::PublicKey;
 use crate::crypto::{SignInput, digest_of};
-use crate::keys::{KeyError, KeyInfo, SigningKey};
+use crate::sign::{KeyError, KeyInfo, SigningKey};
 use protocol::{FailureKind, Reply, Request, read_frame, write_frame};
 use rayon::prelude::*;
 use std::collections::VecDeque;

@@ -9,7 +9,7 @@
 //! reads, so `opensc-pkcs11.so` shows it with its label.
 
 use super::apdu::{Apdu, find, parse_tlvs, tlv};
-use crate::keys::algorithm::Algorithm;
+use crate::dns::algorithm::Algorithm;
 use crate::secret::Secret;
 use std::ffi::CString;
 

@@ -9,7 +9,7 @@
 use super::token::{call_error, find_private, find_slot, login, open_module};
 use super::{Pkcs11Error, TokenSelector, WorkerHello};
 use crate::crypto::{SignInput, digest_info};
-use crate::keys::algorithm::{Algorithm, HashKind};
+use crate::dns::algorithm::{Algorithm, HashKind};
 use crate::pool::protocol::Failure;
 use crate::pool::worker::DeviceSigner;
 use crate::secret::Secret;

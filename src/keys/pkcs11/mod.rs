@@ -17,8 +17,8 @@ pub mod probe;
 pub mod token;
 
 use crate::crypto::dnskey::{dnskey_rdata, key_tag};
-use crate::keys::algorithm::Algorithm;
-use crate::keys::{KeyInfo, Role};
+use crate::dns::algorithm::Algorithm;
+use crate::sign::{KeyInfo, Role};
 use crate::pool::{MemberSpec, Pool, PoolError, PoolKey, PoolOptions};
 use crate::secret::Secret;
 use std::borrow::Cow;
@@ -209,9 +209,9 @@ pub enum Pkcs11Error {
     Pool(#[from] PoolError),
 }
 
-impl From<Pkcs11Error> for crate::keys::KeyError {
+impl From<Pkcs11Error> for crate::sign::KeyError {
     fn from(e: Pkcs11Error) -> Self {
-        crate::keys::KeyError::Device(Box::new(e))
+        crate::sign::KeyError::Device(Box::new(e))
     }
 }
 

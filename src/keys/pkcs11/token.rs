@@ -2,7 +2,7 @@
 //! Signing itself lives in [`super::device`], inside a worker process.
 
 use super::{KeySelector, KeySpec, Pkcs11Error, TokenSelector};
-use crate::keys::algorithm::Algorithm;
+use crate::dns::algorithm::Algorithm;
 use crate::secret::Secret;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};

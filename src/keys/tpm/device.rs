@@ -7,7 +7,7 @@
 
 use super::{Parent, TpmError, WorkerHello};
 use crate::crypto::SignInput;
-use crate::keys::algorithm::Algorithm;
+use crate::dns::algorithm::Algorithm;
 use crate::pool::protocol::{Failure, FailureKind};
 use crate::pool::worker::DeviceSigner;
 use std::str::FromStr;
@@ -317,8 +317,8 @@ impl TpmDevice {
             if k.auth.is_some() {
                 let alg = dev.keys[i].1;
                 let len = match alg.hash() {
-                    crate::keys::algorithm::HashKind::Sha384 => 48,
-                    crate::keys::algorithm::HashKind::Sha512 => 64,
+                    crate::dns::algorithm::HashKind::Sha384 => 48,
+                    crate::dns::algorithm::HashKind::Sha512 => 64,
                     _ => 32,
                 };
                 dev.sign_digest(i, &vec![0u8; len])?;

@@ -11,8 +11,8 @@
 pub mod device;
 
 use crate::crypto::dnskey::{dnskey_rdata, key_tag};
-use crate::keys::algorithm::Algorithm;
-use crate::keys::{KeyInfo, Role};
+use crate::dns::algorithm::Algorithm;
+use crate::sign::{KeyInfo, Role};
 use crate::pool::protocol::{Failure, FailureKind};
 use crate::pool::{MemberSpec, Pool, PoolKey, PoolOptions};
 use crate::secret::Secret;
@@ -130,9 +130,9 @@ impl TpmError {
     }
 }
 
-impl From<TpmError> for crate::keys::KeyError {
+impl From<TpmError> for crate::sign::KeyError {
     fn from(e: TpmError) -> Self {
-        crate::keys::KeyError::Device(Box::new(e))
+        crate::sign::KeyError::Device(Box::new(e))
     }
 }
 

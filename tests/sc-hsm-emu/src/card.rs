@@ -109,7 +109,7 @@ fn cvc_sign(key: &KeyObj, data: &[u8]) -> Vec<u8> {
     let digest = hash(MessageDigest::sha256(), data).expect("sha256");
     if key.rsa {
         let rsa = Rsa::private_key_from_der(&key.der).expect("rsa key");
-        let di = hwsigner::crypto::digest_info(hwsigner::keys::algorithm::HashKind::Sha256, &digest);
+        let di = hwsigner::crypto::digest_info(hwsigner::dns::algorithm::HashKind::Sha256, &digest);
         let mut sig = vec![0u8; rsa.size() as usize];
         let n = rsa.private_encrypt(&di, &mut sig, Padding::PKCS1).expect("rsa sign");
         sig.truncate(n);
@@ -548,9 +548,9 @@ impl Card {
                     let Some(m) = md(c.p2) else { return sw(0x6A81) };
                     let d = hash(m, &c.data).expect("hash");
                     let kind = match c.p2 {
-                        0x33 => hwsigner::keys::algorithm::HashKind::Sha256,
-                        0x34 => hwsigner::keys::algorithm::HashKind::Sha384,
-                        0x35 => hwsigner::keys::algorithm::HashKind::Sha512,
+                        0x33 => hwsigner::dns::algorithm::HashKind::Sha256,
+                        0x34 => hwsigner::dns::algorithm::HashKind::Sha384,
+                        0x35 => hwsigner::dns::algorithm::HashKind::Sha512,
                         _ => return sw(0x6A81),
                     };
                     rsa.private_encrypt(&hwsigner::crypto::digest_info(kind, &d), &mut out, Padding::PKCS1)
