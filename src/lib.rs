@@ -14,11 +14,13 @@
 //! * [`zone`]: reading, checking and writing zones;
 //! * [`crypto`]: host-side hashing and signature verification;
 //! * [`dns`]: names, types, RDATA and the DNSSEC algorithm registry;
-//! * [`secret`]: PINs and passwords in memory that is wiped after use.
+//! * [`secret`]: PINs and passwords in memory that is wiped after use;
+//! * [`atomic_file`]: the one way files are written (atomic, durable, modes kept).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod atomic_file;
 pub mod ceremony;
 pub mod config;
 pub mod crypto;

@@ -208,6 +208,18 @@ fn ecdsa_and_rsa_ksk_zsk_and_csk_validate_and_survive_restarts() {
     let keys = tpm.path("keys-ec");
     tpm.keygen(&keys, "13", "ksk", &[]);
     tpm.keygen(&keys, "13", "zsk", &[]);
+    // Key files and blobs are the owner's only (the one atomic-write helper's secret kind).
+    let mut blobs = 0;
+    for e in std::fs::read_dir(&keys).expect("keys") {
+        use std::os::unix::fs::MetadataExt;
+        let p = e.expect("entry").path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        if name.ends_with(".tpm") || name.ends_with(".tpm.pub") || name.ends_with(".tpm.priv") {
+            assert_eq!(std::fs::metadata(&p).expect("metadata").mode() & 0o7777, 0o600, "{name}");
+            blobs += 1;
+        }
+    }
+    assert_eq!(blobs, 6, "three files per TPM key");
     let out = tpm.path("ec.zone");
     let (ok, text) = tpm.sign(&keys, &out, &["--nsec3"]);
     assert!(ok, "{text}");

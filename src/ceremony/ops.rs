@@ -6,9 +6,9 @@ use crate::crypto::dnskey::{DigestType, dnskey_rdata, ds_rdata, key_tag};
 use crate::crypto::public::PublicKey;
 use crate::crypto::{SignInput, digest_info};
 
-use crate::sign::Role;
 use crate::dns::algorithm::Algorithm;
 use crate::secret::Secret;
+use crate::sign::Role;
 use crate::smartcard::card::{CardError, CardKey, DkekStatus, ScHsm, readers};
 use crate::smartcard::{apdu, dkek, pbe};
 use std::path::Path;
@@ -216,13 +216,10 @@ pub fn create_share(out: &Path, password: &[u8], reader: Option<&str>) -> Result
     write_new(out, &sealed)
 }
 
+/// Shares and wrapped keys: never replaced, 0600, fsync'd (the project's one atomic-write helper).
 fn write_new(out: &Path, bytes: &[u8]) -> Result<(), CeremonyError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let io = |source| CeremonyError::Io { path: out.display().to_string(), source };
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(out).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)
+    crate::atomic_file::write_new(out, crate::atomic_file::Kind::Secret, bytes)
+        .map_err(|e| CeremonyError::Io { path: out.display().to_string(), source: e.into_io() })
 }
 
 /// The KCV a share file would give on a card with no other share: lets an

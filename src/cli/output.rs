@@ -4,26 +4,12 @@ use super::{CliError, Exit};
 use std::io::Write;
 use std::path::Path;
 
-/// Writes a file atomically: a temporary file in the same directory, synced,
-/// then renamed over the target. On any failure the old file stays as it was.
+/// Writes a signed zone through the project's one atomic-write helper: an
+/// existing file keeps its mode and group, a new one is 0644 (less the umask)
+/// so that a name server running as another user can read it. On any failure
+/// the old file stays as it was.
 pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), CliError> {
-    let err = |e: std::io::Error| CliError::new(Exit::Output, format!("{}: {e}", path.display()));
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new().prefix(".hwsigner-out").tempfile_in(dir).map_err(err)?;
-    {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
-        fill(&mut w).map_err(err)?;
-        w.flush().map_err(err)?;
-    }
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    hwsigner::atomic_file::write(path, hwsigner::atomic_file::Kind::Public, fill).map_err(|e| CliError::new(Exit::Output, e.to_string()))
 }
 
 /// A progress bar on stderr when it is a terminal; nothing otherwise.

@@ -5,16 +5,15 @@
 //! (`; hwsigner-role: csk`), which BIND ignores; without it the role follows
 //! the SEP flag, as in BIND.
 
-use crate::dns::algorithm::Algorithm;
 use super::software::{PrivateKey, ec_params};
-use crate::sign::{KeyError, KeyInfo, Role};
 use crate::crypto::dnskey::{FLAG_SEP, flags, key_tag};
+use crate::dns::algorithm::Algorithm;
 use crate::dns::name::KeyName;
 use crate::dns::rtype::code;
+use crate::sign::{KeyError, KeyInfo, Role};
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::{EcGroup, EcKey, EcPoint};
 use openssl::rsa::RsaPrivateKeyBuilder;
-use std::io::Write;
 use std::path::Path;
 use zeroize::Zeroizing;
 
@@ -149,18 +148,10 @@ pub fn write_key_files(dir: &Path, info: &KeyInfo, key: &PrivateKey) -> Result<(
     crate::dns::rdata::format(code::DNSKEY, &info.dnskey, &mut public);
     public.push('\n');
     let private = format_private(info.algorithm, key, &created)?;
-    write_atomic(&dir.join(format!("{}.private", info.id)), private.as_bytes(), 0o600)?;
-    write_atomic(&dir.join(format!("{}.key", info.id)), public.as_bytes(), 0o644)
+    write_atomic(&dir.join(format!("{}.private", info.id)), private.as_bytes(), crate::atomic_file::Kind::Secret)?;
+    write_atomic(&dir.join(format!("{}.key", info.id)), public.as_bytes(), crate::atomic_file::Kind::Public)
 }
 
-fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), KeyError> {
-    use std::os::unix::fs::PermissionsExt;
-    let io = |source| KeyError::Io { path: path.to_owned(), source };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp =
-        tempfile::Builder::new().prefix(".hwsigner-key").permissions(std::fs::Permissions::from_mode(mode)).tempfile_in(dir).map_err(io)?;
-    tmp.write_all(data).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist_noclobber(path).map_err(|e| io(e.error))?;
-    Ok(())
+fn write_atomic(path: &Path, data: &[u8], kind: crate::atomic_file::Kind) -> Result<(), KeyError> {
+    crate::atomic_file::write_new(path, kind, data).map_err(|e| KeyError::Io { path: path.to_owned(), source: e.into_io() })
 }

@@ -12,10 +12,10 @@ pub mod device;
 
 use crate::crypto::dnskey::{dnskey_rdata, key_tag};
 use crate::dns::algorithm::Algorithm;
-use crate::sign::{KeyInfo, Role};
 use crate::pool::protocol::{Failure, FailureKind};
 use crate::pool::{MemberSpec, Pool, PoolKey, PoolOptions};
 use crate::secret::Secret;
+use crate::sign::{KeyInfo, Role};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -219,11 +219,10 @@ fn base_name(zone: &str, alg: Algorithm, tag: u16) -> String {
     format!("K{}+{:03}+{:05}", zone_text(zone), alg.number(), tag)
 }
 
+/// Key files and blobs are secrets to the TPM's owner (0600), fsync'd.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TpmError> {
-    let io = |source| TpmError::Io { path: path.to_path_buf(), source };
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::atomic_file::write_bytes(path, crate::atomic_file::Kind::Secret, bytes)
+        .map_err(|e| TpmError::Io { path: path.to_path_buf(), source: e.into_io() })
 }
 
 fn tpm2b(v: &[u8]) -> Vec<u8> {
