@@ -90,10 +90,20 @@ pub fn temp_name(target: &Path, pid: u32, seq: u64) -> PathBuf {
 /// `fill` fails, or a file system step does (see [`WriteError`]); the target
 /// stays as it was.
 pub fn write(path: &Path, kind: Kind, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), WriteError> {
-    write_with(path, kind, fill, Commit::Replace)
+    write_with(
+        path,
+        kind,
+        |f| {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            fill(&mut w)?;
+            w.flush()
+        },
+        Commit::Replace,
+    )
 }
 
-/// Replaces `path` atomically with `bytes`.
+/// Replaces `path` atomically with `bytes` (written without a buffer, so a
+/// secret is never copied into memory that is not wiped).
 ///
 /// # Errors
 /// As [`write`].
@@ -162,11 +172,7 @@ fn write_with(path: &Path, kind: Kind, fill: impl FnOnce(&mut dyn Write) -> std:
         .open(&tmp)
         .map_err(err("creating the temporary file"))?;
     let mut guard = TempGuard(Some(tmp.clone()));
-    {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, &file);
-        fill(&mut w).map_err(err("writing"))?;
-        w.flush().map_err(err("writing"))?;
-    }
+    fill(&mut &file).map_err(err("writing"))?;
     if let Some(old) = &existing {
         keep_owner(&file, old, path);
         file.set_permissions(std::fs::Permissions::from_mode(old.mode() & 0o7777)).map_err(err("setting the mode"))?;

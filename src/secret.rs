@@ -33,6 +33,97 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Secret bytes (a DKEK share, the data of an APDU that carries a PIN, a line
+/// of a private key file): wiped on drop, and `Debug` shows only the length.
+/// `Zeroizing<Vec<u8>>` alone would print the bytes.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    /// Takes ownership of the bytes (no copy is left behind).
+    pub fn new(v: Vec<u8>) -> Self {
+        SecretBytes(Zeroizing::new(v))
+    }
+
+    /// A copy of `b` in wiped memory.
+    pub fn copy_from(b: &[u8]) -> Self {
+        SecretBytes(Zeroizing::new(b.to_vec()))
+    }
+
+    /// The bytes, for handing to a device or a cipher.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The bytes as a slice (as `Vec::as_slice`).
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Appends bytes. Growing moves the bytes to a new wiped buffer and wipes
+    /// the old one (a plain `Vec` would free it with the secret in it).
+    pub fn extend_from_slice(&mut self, b: &[u8]) {
+        if self.0.capacity() - self.0.len() < b.len() {
+            let mut grown = Zeroizing::new(Vec::with_capacity((self.0.len() + b.len()).max(2 * self.0.capacity())));
+            grown.extend_from_slice(&self.0);
+            self.0 = grown;
+        }
+        self.0.extend_from_slice(b);
+    }
+
+    /// An empty buffer that can take `n` bytes without moving them.
+    pub fn with_capacity(n: usize) -> Self {
+        SecretBytes(Zeroizing::new(Vec::with_capacity(n)))
+    }
+
+    /// Shortens the buffer (the bytes cut off are wiped on drop with the rest).
+    pub fn truncate(&mut self, n: usize) {
+        let n = n.min(self.0.len());
+        zeroize::Zeroize::zeroize(&mut self.0[n..]);
+        self.0.truncate(n);
+    }
+}
+
+impl std::ops::Deref for SecretBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for SecretBytes {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl AsRef<[u8]> for SecretBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Formatting into wiped memory (`write!(bytes, ..)`): the text of a private
+/// key file is built this way, with no temporary `String` left unwiped.
+impl std::fmt::Write for SecretBytes {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl zeroize::Zeroize for SecretBytes {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretBytes(<{} bytes redacted>)", self.0.len())
+    }
+}
+
 /// Where a secret is read from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -191,5 +282,31 @@ impl Prompter {
     /// No more input.
     pub fn answer(&mut self, prompt: &str) -> Result<String, SecretError> {
         Ok(self.line(prompt, false)?.trim().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let pin = Secret::new("731904\n".into());
+        let bytes = SecretBytes::copy_from(b"731904");
+        let shown = format!("{pin:?} {pin:#?} {bytes:?} {bytes:#?}");
+        assert!(!shown.contains("731904") && !shown.contains("55, 51"), "{shown}");
+        assert!(shown.contains("6 bytes redacted"), "{shown}");
+    }
+
+    #[test]
+    fn growing_and_formatting_keep_the_content() {
+        use std::fmt::Write;
+        let mut b = SecretBytes::with_capacity(2);
+        b.extend_from_slice(b"ab");
+        b.extend_from_slice(b"cdef");
+        write!(b, "-{}", 7).unwrap();
+        assert_eq!(b.expose(), b"abcdef-7");
+        b.truncate(3);
+        assert_eq!(b.as_slice(), b"abc");
     }
 }

@@ -227,7 +227,7 @@ fn write_new(out: &Path, bytes: &[u8]) -> Result<(), CeremonyError> {
 ///
 /// # Errors
 /// Wrong password, malformed file.
-pub fn open_share(file: &Path, password: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CeremonyError> {
+pub fn open_share(file: &Path, password: &[u8]) -> Result<crate::secret::SecretBytes, CeremonyError> {
     let bytes = std::fs::read(file).map_err(|source| CeremonyError::Io { path: file.display().to_string(), source })?;
     pbe::open_share(&bytes, password).map_err(|source| CeremonyError::Share { path: file.display().to_string(), source })
 }

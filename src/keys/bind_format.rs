@@ -10,6 +10,7 @@ use crate::crypto::dnskey::{FLAG_SEP, flags, key_tag};
 use crate::dns::algorithm::Algorithm;
 use crate::dns::name::KeyName;
 use crate::dns::rtype::code;
+use crate::secret::SecretBytes;
 use crate::sign::{KeyError, KeyInfo, Role};
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::{EcGroup, EcKey, EcPoint};
@@ -75,7 +76,7 @@ pub fn parse_private(text: &str) -> Result<(Algorithm, PrivateKey), String> {
         }
         Algorithm::EcdsaP256Sha256 | Algorithm::EcdsaP384Sha384 => {
             let (nid, len) = ec_params(alg);
-            let scalar = bn("PrivateKey")?;
+            let mut scalar = bn("PrivateKey")?;
             let ec = (|| {
                 let group = EcGroup::from_curve_name(nid)?;
                 let mut ctx = BigNumContext::new()?;
@@ -84,23 +85,29 @@ pub fn parse_private(text: &str) -> Result<(Algorithm, PrivateKey), String> {
                 let key = EcKey::from_private_components(&group, &scalar, &point)?;
                 key.check_key()?;
                 Ok::<_, openssl::error::ErrorStack>(key)
-            })()
-            .map_err(|e| e.to_string())?;
-            PrivateKey::Ec(ec, len)
+            })();
+            // EcKey keeps its own copy; BN_free would not wipe this one.
+            scalar.clear();
+            PrivateKey::Ec(ec.map_err(|e| e.to_string())?, len)
         }
         Algorithm::Ed25519 => PrivateKey::ed25519_from_seed(&bin("PrivateKey")?).map_err(|e| e.to_string())?,
     };
     Ok((alg, key))
 }
 
-/// Formats a `.private` file.
+/// Formats a `.private` file. The text is written straight into wiped memory
+/// (no temporary `String`s) and `Debug` shows only its length.
 ///
 /// # Errors
 /// OpenSSL failures while exporting the key.
-pub fn format_private(alg: Algorithm, key: &PrivateKey, created: &str) -> Result<Zeroizing<String>, KeyError> {
+pub fn format_private(alg: Algorithm, key: &PrivateKey, created: &str) -> Result<SecretBytes, KeyError> {
+    use std::fmt::Write;
     let e = |err: openssl::error::ErrorStack| KeyError::Crypto { id: "key".into(), op: "private key export", detail: err.to_string() };
-    let mut s = Zeroizing::new(String::new());
-    s.push_str(&format!("Private-key-format: v1.3\nAlgorithm: {} ({})\n", alg.number(), alg.mnemonic()));
+    // SecretBytes's fmt::Write never fails; the error is only for the types' sake.
+    let fmt = |r: std::fmt::Result| r.map_err(|_| KeyError::Unsupported("formatting the private key file".into()));
+    // Room for an RSA-4096 key, so the buffer is never moved while it grows.
+    let mut s = SecretBytes::with_capacity(8192);
+    fmt(write!(s, "Private-key-format: v1.3\nAlgorithm: {} ({})\n", alg.number(), alg.mnemonic()))?;
     let b64 = |v: Vec<u8>| Zeroizing::new(data_encoding::BASE64.encode(&Zeroizing::new(v)));
     match key {
         PrivateKey::Rsa(r) => {
@@ -116,17 +123,17 @@ pub fn format_private(alg: Algorithm, key: &PrivateKey, created: &str) -> Result
             ];
             for (name, v) in parts {
                 let v = v.ok_or_else(|| KeyError::Unsupported("RSA key without CRT parameters".into()))?;
-                s.push_str(&format!("{name}: {}\n", *b64(v.to_vec())));
+                fmt(writeln!(s, "{name}: {}", *b64(v.to_vec())))?;
             }
         }
         PrivateKey::Ec(k, len) => {
-            s.push_str(&format!("PrivateKey: {}\n", *b64(k.private_key().to_vec_padded(*len as i32).map_err(e)?)));
+            fmt(writeln!(s, "PrivateKey: {}", *b64(k.private_key().to_vec_padded(*len as i32).map_err(e)?)))?;
         }
         PrivateKey::Ed25519(k) => {
-            s.push_str(&format!("PrivateKey: {}\n", *b64(k.raw_private_key().map_err(e)?)));
+            fmt(writeln!(s, "PrivateKey: {}", *b64(k.raw_private_key().map_err(e)?)))?;
         }
     }
-    s.push_str(&format!("Created: {created}\nPublish: {created}\nActivate: {created}\n"));
+    fmt(write!(s, "Created: {created}\nPublish: {created}\nActivate: {created}\n"))?;
     Ok(s)
 }
 
@@ -148,10 +155,29 @@ pub fn write_key_files(dir: &Path, info: &KeyInfo, key: &PrivateKey) -> Result<(
     crate::dns::rdata::format(code::DNSKEY, &info.dnskey, &mut public);
     public.push('\n');
     let private = format_private(info.algorithm, key, &created)?;
-    write_atomic(&dir.join(format!("{}.private", info.id)), private.as_bytes(), crate::atomic_file::Kind::Secret)?;
+    write_atomic(&dir.join(format!("{}.private", info.id)), &private, crate::atomic_file::Kind::Secret)?;
     write_atomic(&dir.join(format!("{}.key", info.id)), public.as_bytes(), crate::atomic_file::Kind::Public)
 }
 
 fn write_atomic(path: &Path, data: &[u8], kind: crate::atomic_file::Kind) -> Result<(), KeyError> {
     crate::atomic_file::write_new(path, kind, data).map_err(|e| KeyError::Io { path: path.to_owned(), source: e.into_io() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_key_text_is_redacted_by_debug() {
+        for alg in [Algorithm::Ed25519, Algorithm::EcdsaP256Sha256, Algorithm::RsaSha256] {
+            let key = PrivateKey::generate(alg, 1024).unwrap();
+            let text = format_private(alg, &key, "20260101000000").unwrap();
+            let plain = String::from_utf8(text.to_vec()).unwrap();
+            let (_, parsed) = parse_private(&plain).unwrap();
+            let b64 = plain.lines().find_map(|l| l.strip_prefix("PrivateKey: ").or(l.strip_prefix("PrivateExponent: "))).unwrap();
+            let shown = format!("{text:?} {text:#?} {key:?} {parsed:?}");
+            assert!(!shown.contains(b64) && !shown.contains("Private-key-format"), "{alg}: {shown}");
+            assert!(shown.contains("bytes redacted"), "{shown}");
+        }
+    }
 }

@@ -1,8 +1,15 @@
 //! Building command APDUs (short or extended as the data needs) and reading
 //! status words and BER-TLV structures in responses.
+//!
+//! Command data carries PINs (VERIFY, CHANGE REFERENCE DATA, RESET RETRY
+//! COUNTER, INITIALIZE DEVICE) and DKEK shares (IMPORT DKEK SHARE), so it is
+//! held in [`SecretBytes`]: wiped when dropped and never shown by `Debug`,
+//! for every command, rather than trusting each caller to mark the secret ones.
 
-/// A command APDU.
-#[derive(Debug, Clone)]
+use crate::secret::SecretBytes;
+
+/// A command APDU. `Debug` shows the header and the data's length only.
+#[derive(Clone)]
 pub struct Apdu {
     /// Class byte.
     pub cla: u8,
@@ -12,8 +19,8 @@ pub struct Apdu {
     pub p1: u8,
     /// Parameter 2.
     pub p2: u8,
-    /// Command data.
-    pub data: Vec<u8>,
+    /// Command data (wiped on drop).
+    pub data: SecretBytes,
     /// Expected response length: `None` for no response data, `Some(0)` for "as much as there is".
     pub le: Option<usize>,
 }
@@ -21,13 +28,13 @@ pub struct Apdu {
 impl Apdu {
     /// A new command.
     pub fn new(cla: u8, ins: u8, p1: u8, p2: u8) -> Self {
-        Apdu { cla, ins, p1, p2, data: Vec::new(), le: None }
+        Apdu { cla, ins, p1, p2, data: SecretBytes::default(), le: None }
     }
 
     /// With command data.
     #[must_use]
     pub fn data(mut self, d: &[u8]) -> Self {
-        self.data = d.to_vec();
+        self.data = SecretBytes::copy_from(d);
         self
     }
 
@@ -39,31 +46,46 @@ impl Apdu {
     }
 
     /// Wire form; extended length when the data or the response need it.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![self.cla, self.ins, self.p1, self.p2];
+    /// It holds the data, so it is wiped on drop too.
+    pub fn encode(&self) -> SecretBytes {
+        let mut out = SecretBytes::with_capacity(self.data.len() + 9);
+        out.extend_from_slice(&[self.cla, self.ins, self.p1, self.p2]);
         let extended = self.data.len() > 255 || self.le.is_some_and(|l| l == 0 || l > 256);
         if extended {
             if !self.data.is_empty() {
-                out.push(0);
+                out.extend_from_slice(&[0]);
                 out.extend_from_slice(&(self.data.len() as u16).to_be_bytes());
                 out.extend_from_slice(&self.data);
             }
             if let Some(le) = self.le {
                 if self.data.is_empty() {
-                    out.push(0);
+                    out.extend_from_slice(&[0]);
                 }
                 out.extend_from_slice(&(if le >= 65536 { 0 } else { le as u16 }).to_be_bytes());
             }
         } else {
             if !self.data.is_empty() {
-                out.push(self.data.len() as u8);
+                out.extend_from_slice(&[self.data.len() as u8]);
                 out.extend_from_slice(&self.data);
             }
             if let Some(le) = self.le {
-                out.push(if le >= 256 { 0 } else { le as u8 });
+                out.extend_from_slice(&[if le >= 256 { 0 } else { le as u8 }]);
             }
         }
         out
+    }
+}
+
+impl std::fmt::Debug for Apdu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Apdu")
+            .field("cla", &format_args!("{:02X}", self.cla))
+            .field("ins", &format_args!("{:02X}", self.ins))
+            .field("p1", &format_args!("{:02X}", self.p1))
+            .field("p2", &format_args!("{:02X}", self.p2))
+            .field("data", &self.data)
+            .field("le", &self.le)
+            .finish()
     }
 }
 
@@ -125,9 +147,9 @@ mod tests {
 
     #[test]
     fn short_and_extended_forms() {
-        assert_eq!(Apdu::new(0, 0x20, 0, 0x81).encode(), vec![0, 0x20, 0, 0x81]);
-        assert_eq!(Apdu::new(0, 0x84, 0, 0).le(8).encode(), vec![0, 0x84, 0, 0, 8]);
-        assert_eq!(Apdu::new(0x80, 0x72, 1, 0x92).le(0).encode(), vec![0x80, 0x72, 1, 0x92, 0, 0, 0]);
+        assert_eq!(Apdu::new(0, 0x20, 0, 0x81).encode().expose(), [0, 0x20, 0, 0x81]);
+        assert_eq!(Apdu::new(0, 0x84, 0, 0).le(8).encode().expose(), [0, 0x84, 0, 0, 8]);
+        assert_eq!(Apdu::new(0x80, 0x72, 1, 0x92).le(0).encode().expose(), [0x80, 0x72, 1, 0x92, 0, 0, 0]);
         let big = Apdu::new(0x80, 0x74, 1, 0x93).data(&[7; 300]).encode();
         assert_eq!(&big[4..7], &[0, 0x01, 0x2C]);
         assert_eq!(big.len(), 7 + 300);
@@ -135,5 +157,19 @@ mod tests {
         let parsed = parse_tlvs(&t).unwrap();
         assert_eq!(parsed[0].0, 0x7F49);
         assert_eq!(parsed[0].1.len(), 200);
+    }
+
+    #[test]
+    fn debug_never_shows_command_data() {
+        let pin = b"648219";
+        let verify = Apdu::new(0x00, 0x20, 0x00, 0x81).data(pin);
+        let shown = format!("{verify:?} {:?}", verify.encode());
+        assert!(shown.contains("Apdu") && shown.contains("6 bytes redacted"), "{shown}");
+        for needle in ["648219", "54, 52, 56", "363438", "[54"] {
+            assert!(!shown.contains(needle), "{needle} in {shown}");
+        }
+        let share = Apdu::new(0x80, 0x52, 0x00, 0x00).data(&[0xA5; 32]).le(256);
+        let shown = format!("{share:#?}");
+        assert!(!shown.contains("165") && !shown.to_ascii_uppercase().contains("A5"), "{shown}");
     }
 }

@@ -10,7 +10,7 @@
 
 use super::apdu::{Apdu, find, parse_tlvs, tlv};
 use crate::dns::algorithm::Algorithm;
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretBytes};
 use std::ffi::CString;
 
 /// The applet's AID.
@@ -178,8 +178,10 @@ impl ScHsm {
         &self.reader
     }
 
-    fn send(&self, apdu: &Apdu) -> Result<(Vec<u8>, u16), CardError> {
-        let mut buf = vec![0u8; 65538];
+    /// Sends a command; the response data is wiped when dropped (GET CHALLENGE
+    /// answers become DKEK shares), and so is the receive buffer.
+    fn send(&self, apdu: &Apdu) -> Result<(SecretBytes, u16), CardError> {
+        let mut buf = SecretBytes::new(vec![0u8; 65538]);
         let pcsc_err = |source| CardError::Pcsc { reader: self.reader.clone(), source };
         let card = self.card.as_ref().ok_or_else(|| pcsc_err(pcsc::Error::InvalidHandle))?;
         let r = card.transmit(&apdu.encode(), &mut buf).map_err(pcsc_err)?;
@@ -187,10 +189,10 @@ impl ScHsm {
             return Err(CardError::Malformed { reader: self.reader.clone(), op: "transmit" });
         }
         let sw = u16::from_be_bytes([r[r.len() - 2], r[r.len() - 1]]);
-        Ok((r[..r.len() - 2].to_vec(), sw))
+        Ok((SecretBytes::copy_from(&r[..r.len() - 2]), sw))
     }
 
-    fn expect(&self, apdu: &Apdu, op: &'static str) -> Result<Vec<u8>, CardError> {
+    fn expect(&self, apdu: &Apdu, op: &'static str) -> Result<SecretBytes, CardError> {
         let (data, sw) = self.send(apdu)?;
         match sw {
             0x9000 => Ok(data),
@@ -263,12 +265,13 @@ impl ScHsm {
     /// # Errors
     /// Wrong SO-PIN (tries left reported), PC/SC failures.
     pub fn initialize(&self, so_pin: &[u8; 8], user_pin: &Secret, retries: u8, dkek_shares: Option<u8>) -> Result<(), CardError> {
-        let mut d = tlv(0x80, &[0x00, 0x01]);
-        d.extend(tlv(0x81, user_pin.expose().as_bytes()));
-        d.extend(tlv(0x82, so_pin));
-        d.extend(tlv(0x91, &[retries]));
+        let mut d = SecretBytes::with_capacity(64);
+        d.extend_from_slice(&tlv(0x80, &[0x00, 0x01]));
+        d.extend_from_slice(&SecretBytes::new(tlv(0x81, user_pin.expose().as_bytes())));
+        d.extend_from_slice(&SecretBytes::new(tlv(0x82, so_pin)));
+        d.extend_from_slice(&tlv(0x91, &[retries]));
         if let Some(n) = dkek_shares {
-            d.extend(tlv(0x92, &[n]));
+            d.extend_from_slice(&tlv(0x92, &[n]));
         }
         let (_, sw) = self.send(&Apdu::new(0x80, 0x50, 0x00, 0x00).data(&d))?;
         match sw {
@@ -313,7 +316,7 @@ impl ScHsm {
     ///
     /// # Errors
     /// PC/SC failures.
-    pub fn challenge(&self, n: usize) -> Result<Vec<u8>, CardError> {
+    pub fn challenge(&self, n: usize) -> Result<SecretBytes, CardError> {
         self.expect(&Apdu::new(0x00, 0x84, 0x00, 0x00).le(n), "GET CHALLENGE")
     }
 
@@ -328,9 +331,9 @@ impl ScHsm {
             let f = fid.to_be_bytes();
             let (data, sw) = self.send(&Apdu::new(0x00, 0xB1, f[0], f[1]).data(&off).le(0))?;
             match sw {
-                0x9000 if !data.is_empty() => out.extend(data),
+                0x9000 if !data.is_empty() => out.extend_from_slice(&data),
                 0x9000 | 0x6282 => {
-                    out.extend(data);
+                    out.extend_from_slice(&data);
                     return Ok(Some(out));
                 }
                 0x6A82 => return Ok(None),
@@ -454,7 +457,8 @@ impl ScHsm {
     /// # Errors
     /// No complete DKEK, not logged in, no such key.
     pub fn wrap(&self, id: u8) -> Result<Vec<u8>, CardError> {
-        self.expect(&Apdu::new(0x80, 0x72, id, 0x92).le(0), "WRAP KEY")
+        // The blob is encrypted under the DKEK: not secret outside the card.
+        self.expect(&Apdu::new(0x80, 0x72, id, 0x92).le(0), "WRAP KEY").map(|b| b.to_vec())
     }
 
     /// UNWRAP KEY onto `id`, then writes its CV request and PKCS#15 description so OpenSC sees it.
@@ -479,7 +483,7 @@ impl ScHsm {
     /// Not logged in, no such key.
     pub fn sign_digest(&self, id: u8, rsa: bool, input: &[u8]) -> Result<Vec<u8>, CardError> {
         let alg = if rsa { 0x30 } else { 0x70 };
-        self.expect(&Apdu::new(0x80, 0x68, id, alg).data(input).le(0), "SIGN")
+        self.expect(&Apdu::new(0x80, 0x68, id, alg).data(input).le(0), "SIGN").map(|b| b.to_vec())
     }
 
     /// Deletes a key and its description and CV request.
@@ -497,10 +501,10 @@ impl ScHsm {
     /// # Errors
     /// Old PIN wrong (tries left), blocked.
     pub fn change_pin(&self, old: &Secret, new: &Secret) -> Result<(), CardError> {
-        let mut d = old.expose().as_bytes().to_vec();
+        let mut d = SecretBytes::with_capacity(old.expose().len() + new.expose().len());
+        d.extend_from_slice(old.expose().as_bytes());
         d.extend_from_slice(new.expose().as_bytes());
         let (_, sw) = self.send(&Apdu::new(0x00, 0x24, 0x00, 0x81).data(&d))?;
-        zeroize::Zeroize::zeroize(&mut d);
         self.pin_result(sw, "user PIN")
     }
 
@@ -509,10 +513,10 @@ impl ScHsm {
     /// # Errors
     /// SO-PIN wrong (tries left), blocked.
     pub fn unblock(&self, so_pin: &[u8; 8], new: &Secret) -> Result<(), CardError> {
-        let mut d = so_pin.to_vec();
+        let mut d = SecretBytes::with_capacity(so_pin.len() + new.expose().len());
+        d.extend_from_slice(so_pin);
         d.extend_from_slice(new.expose().as_bytes());
         let (_, sw) = self.send(&Apdu::new(0x00, 0x2C, 0x00, 0x81).data(&d))?;
-        zeroize::Zeroize::zeroize(&mut d);
         self.pin_result(sw, "SO-PIN")
     }
 }

@@ -4,6 +4,7 @@
 //! share, except that EVP_BytesToKey runs ten million MD5 rounds: "Salted__", an 8-byte
 //! salt, then the share and one full PKCS#7 padding block encrypted under the derived key.
 
+use crate::secret::SecretBytes;
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::symm::{Cipher, Crypter, Mode};
@@ -62,9 +63,9 @@ pub fn seal_share(share: &[u8], password: &[u8], salt: [u8; SALT_LEN]) -> Result
     seal_with_iterations(share, password, salt, SC_HSM_ITERATIONS)
 }
 
-/// Decrypts a share file written by sc-hsm-tool (or [`seal_share`]) and returns the share.
-/// Takes several seconds by design of the format.
-pub fn open_share(file: &[u8], password: &[u8]) -> Result<Zeroizing<Vec<u8>>, PbeError> {
+/// Decrypts a share file written by sc-hsm-tool (or [`seal_share`]) and returns the share
+/// (wiped on drop, redacted by `Debug`). Takes several seconds by design of the format.
+pub fn open_share(file: &[u8], password: &[u8]) -> Result<SecretBytes, PbeError> {
     open_with_iterations(file, password, SC_HSM_ITERATIONS)
 }
 
@@ -76,6 +77,7 @@ fn seal_with_iterations(share: &[u8], password: &[u8], salt: [u8; SALT_LEN], ite
     let mut c = Crypter::new(Cipher::aes_256_cbc(), Mode::Encrypt, &key, Some(&iv)).map_err(ossl("initialising AES-256-CBC"))?;
     // PKCS#7 padding is what makes the file 64 bytes and gives open_share its password check.
     c.pad(true);
+    // Only ciphertext is written here; the plaintext stays in the caller's buffer.
     let mut ct = [0u8; SHARE_LEN + 2 * BLOCK];
     let mut n = c.update(share, &mut ct).map_err(ossl("encrypting the share"))?;
     n += c.finalize(&mut ct[n..]).map_err(ossl("encrypting the share"))?;
@@ -89,7 +91,7 @@ fn seal_with_iterations(share: &[u8], password: &[u8], salt: [u8; SALT_LEN], ite
     Ok(file)
 }
 
-fn open_with_iterations(file: &[u8], password: &[u8], iterations: i32) -> Result<Zeroizing<Vec<u8>>, PbeError> {
+fn open_with_iterations(file: &[u8], password: &[u8], iterations: i32) -> Result<SecretBytes, PbeError> {
     if file.len() != FILE_LEN {
         return Err(PbeError::Malformed("a share file is exactly 64 bytes"));
     }
@@ -102,7 +104,7 @@ fn open_with_iterations(file: &[u8], password: &[u8], iterations: i32) -> Result
     // wrong-password test than OpenSSL's generic check, which passes about 1 in 256 times.
     c.pad(false);
     let ct = &file[HEADER_LEN..];
-    let mut pt = Zeroizing::new(vec![0u8; ct.len() + BLOCK]);
+    let mut pt = SecretBytes::new(vec![0u8; ct.len() + BLOCK]);
     let mut n = c.update(ct, &mut pt).map_err(ossl("decrypting the share"))?;
     n += c.finalize(&mut pt[n..]).map_err(ossl("decrypting the share"))?;
     if n != SHARE_LEN + BLOCK || !openssl::memcmp::eq(&pt[SHARE_LEN..n], &[BLOCK as u8; BLOCK]) {
@@ -163,6 +165,18 @@ mod tests {
         let err = open_with_iterations(&file, b"testpassword124", 10).unwrap_err();
         assert!(matches!(err, PbeError::WrongPassword));
         assert!(!err.to_string().contains("testpassword"));
+    }
+
+    #[test]
+    fn an_opened_share_is_redacted_by_debug() {
+        let file = seal_with_iterations(&share(), PASSWORD, SALT, 10).unwrap();
+        let opened = open_with_iterations(&file, PASSWORD, 10).unwrap();
+        let shown = format!("{opened:?} {opened:#?}");
+        assert!(shown.contains("32 bytes redacted"), "{shown}");
+        // The share's bytes are 08..27: none of their decimal or hex forms may show.
+        for needle in ["8, 9, 10", "[8", "0809", "08, 09", "39"] {
+            assert!(!shown.contains(needle), "{needle} in {shown}");
+        }
     }
 
     #[test]
