@@ -8,7 +8,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-PACKAGES=(ldnsutils bind9-utils knot-dnssecutils libssl-dev pkg-config time softhsm2 opensc pcscd vsmartcard-vpcd libpcsclite-dev libtss2-dev swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools dbus)
+PACKAGES=(ldnsutils bind9-utils knot-dnssecutils libssl-dev pkg-config time softhsm2 opensc pcscd vsmartcard-vpcd libpcsclite-dev libtss2-dev swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools dbus man-db bsdutils)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,7 +4,7 @@
 
 mod cli;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use cli::{CliError, Exit};
 
 /// DNSSEC zone signer whose private keys stay in hardware (SmartCard-HSM,
@@ -37,6 +37,13 @@ enum Command {
     /// PKCS#11 tokens: list slots, tokens, mechanisms and keys.
     #[command(subcommand)]
     Tokens(cli::tokens::TokensCommand),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell) on standard output.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page on standard output (roff), or write one page per command with --dir.
+    Man(cli::completions::ManArgs),
     /// Internal: a device worker started by the signing pool (talks on its pipes).
     #[command(hide = true)]
     Worker {
@@ -56,7 +63,12 @@ fn main() {
     // tss-esapi logs the TPM errors we report ourselves: noise for operators.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},cryptoki=off,tss_esapi=off")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(cli::output::colour_on_stderr())
+        .with_target(false)
+        .init();
     let result: Result<(), CliError> = match cli.command {
         Command::Sign(a) => cli::sign::run(*a),
         Command::Keys(c) => cli::keys::run(*c),
@@ -64,6 +76,8 @@ fn main() {
         Command::Tokens(c) => cli::tokens::run(c),
         Command::Tpm(c) => cli::tpm::run(c),
         Command::Ceremony(c) => cli::ceremony::run(c),
+        Command::Completions { shell } => cli::completions::completions(Cli::command(), shell),
+        Command::Man(a) => cli::completions::man(Cli::command(), a),
         Command::Worker { backend } => match backend.as_str() {
             "pkcs11-probe" => {
                 hwsigner::keys::pkcs11::probe::probe_main().map_err(|e| CliError::new(Exit::Internal, format!("worker: {e}")))

@@ -2,6 +2,7 @@
 //! one holds what they share: exit codes, durations, zone loading, output.
 
 pub mod ceremony;
+pub mod completions;
 pub mod keys;
 pub mod output;
 pub mod sign;

@@ -12,6 +12,14 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::R
     hwsigner::atomic_file::write(path, hwsigner::atomic_file::Kind::Public, fill).map_err(|e| CliError::new(Exit::Output, e.to_string()))
 }
 
+/// Whether log lines on standard error get ANSI colours: only on a terminal
+/// (never in a file, a pipe or journald), and never when `NO_COLOR` is set to
+/// anything but the empty string (<https://no-color.org>).
+pub fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// A progress bar on stderr when it is a terminal; nothing otherwise.
 pub struct Bar(Option<indicatif::ProgressBar>);
 
