@@ -35,6 +35,7 @@ pub mod verify;
 pub mod zone;
 
 /// Peak resident memory of this process in KiB (Linux), for progress logs and benchmarks.
+/// 0 where `/proc` cannot tell (the figure is informative only, never a decision).
 pub fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

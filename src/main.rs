@@ -61,8 +61,15 @@ fn main() {
     };
     // cryptoki logs every vendor mechanism it does not know as an error, and
     // tss-esapi logs the TPM errors we report ourselves: noise for operators.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},cryptoki=off,tss_esapi=off")));
+    let default = || tracing_subscriber::EnvFilter::new(format!("{level},cryptoki=off,tss_esapi=off"));
+    // An unset RUST_LOG means the default; a malformed one is said, not silently replaced.
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => tracing_subscriber::EnvFilter::try_new(&v).unwrap_or_else(|e| {
+            eprintln!("hwsigner: RUST_LOG is not a log filter ({e}); using the default");
+            default()
+        }),
+        _ => default(),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

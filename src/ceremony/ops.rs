@@ -121,7 +121,16 @@ fn describe_card(hsm: &ScHsm) -> Result<CardReport, CeremonyError> {
     let serial = hsm.serial()?;
     let so = hsm.so_pin_tries()?;
     let initialized = so.is_some();
-    let pin_tries = if initialized { hsm.pin_status().ok().flatten() } else { None };
+    // A blocked PIN has no tries left; it must not read as "verified" (None).
+    let pin_tries = if initialized {
+        match hsm.pin_status() {
+            Ok(left) => left,
+            Err(CardError::PinBlocked { .. }) => Some(0),
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
     let dkek = hsm.dkek_status()?;
     let keys = if initialized { hsm.keys()?.iter().map(|k| key_report(&serial, k)).collect() } else { Vec::new() };
     Ok(CardReport { reader: hsm.reader().to_owned(), serial, initialized, pin_tries, so_pin_tries: so, dkek, keys })
@@ -175,9 +184,9 @@ pub fn init(
     {
         {
             return Err(CeremonyError::Refused(format!(
-                "{reader}: card {} is initialised and holds {} key(s); initialising erases them all. Pass --wipe to confirm (SO-PIN tries left: {left})",
+                "{reader}: card {} is initialised and holds {}; initialising erases them all. Pass --wipe to confirm (SO-PIN tries left: {left})",
                 hsm.serial()?,
-                hsm.keys().map(|k| k.len()).unwrap_or(0)
+                hsm.keys().map_or_else(|e| format!("keys that cannot be listed ({e})"), |k| format!("{} key(s)", k.len()))
             )));
         }
     }

@@ -262,10 +262,10 @@ impl Runner<'_> {
                     .map_err(boxed)?
                     .into_iter()
                     .map(|(r, c)| match c {
-                        Ok(c) => serde_json::to_value(c).unwrap_or_default(),
-                        Err(e) => serde_json::json!({ "reader": r, "card": e.to_string() }),
+                        Ok(c) => json(&c),
+                        Err(e) => Ok(serde_json::json!({ "reader": r, "card": e.to_string() })),
                     })
-                    .collect();
+                    .collect::<Result<_, _>>()?;
                 serde_json::Value::Array(cards)
             }
             Action::Confirm { text } => {
@@ -281,7 +281,7 @@ impl Runner<'_> {
                 let reader = self.reader(reader)?;
                 let so = self.secret(actor, &format!("SO-PIN for the card in {reader} (16 hex digits)"))?;
                 let pin = self.prompter.new_secret(&format!("[{actor}] new user PIN for the card in {reader}")).map_err(boxed)?;
-                json(&ops::init(&reader, &so, &pin, *retries, *dkek_shares, *wipe).map_err(boxed)?)
+                json(&ops::init(&reader, &so, &pin, *retries, *dkek_shares, *wipe).map_err(boxed)?)?
             }
             Action::DkekShareCreate { file, reader, password_shares } => {
                 let file = PathBuf::from(self.expand(file).map_err(boxed)?);
@@ -355,7 +355,7 @@ impl Runner<'_> {
                 let pin = self.secret(actor, &format!("user PIN of the card in {reader}"))?;
                 let k = ops::keygen(&reader, &pin, &wire, &zone, role, alg, *bits, &label).map_err(boxed)?;
                 self.vars.insert("key_tag".into(), k.key_tag.to_string());
-                json(&k)
+                json(&k)?
             }
             Action::Clone { from, to, key } => {
                 let from = self.reader(from)?;
@@ -375,7 +375,7 @@ impl Runner<'_> {
                         .map(|(_, p)| p.clone())
                         .ok_or_else(|| CeremonyError::Refused(format!("no PIN for {r}")))
                 };
-                json(&ops::clone_key(&from, &mut lookup, &targets, id).map_err(boxed)?)
+                json(&ops::clone_key(&from, &mut lookup, &targets, id).map_err(boxed)?)?
             }
             Action::Delete { reader, key } => {
                 let reader = self.reader(reader)?;
@@ -389,8 +389,10 @@ impl Runner<'_> {
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or_default()
+/// A step's output for the transcript. Failing to represent it is the step's
+/// error: a `null` in its place would be a transcript that records nothing.
+fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::to_value(v)
 }
 
 /// Parses "t/n".
@@ -422,6 +424,7 @@ pub fn run(path: &Path, transcript: &Path, sets: &[(String, String)], prompter: 
         eprintln!("\n== step {}/{total}: {} ({})", i + 1, step.title, step.actor);
         match runner.run(step) {
             Ok(output) => {
+                // A Value always serialises; the transcript below records it either way.
                 eprintln!("{}", serde_json::to_string_pretty(&output).unwrap_or_default());
                 let h = t.append(&step.title, &step.actor, output)?;
                 eprintln!("   recorded, transcript hash {}", &h[..16]);

@@ -169,7 +169,9 @@ pub fn verify(path: &Path, anchor: &[u8]) -> Result<(Vec<Entry>, String), Transc
 pub fn words(hex: &str) -> String {
     const C: &[u8; 16] = b"bdfghjklmnprstvz";
     const V: &[u8; 4] = b"aiou";
-    let bytes = data_encoding::HEXLOWER_PERMISSIVE.decode(hex.as_bytes()).unwrap_or_default();
+    // The hashes given here are ours (hex of SHA-256); should anything else
+    // come in, its words are "(not a hash)", never the words of nothing.
+    let Ok(bytes) = data_encoding::HEXLOWER_PERMISSIVE.decode(hex.as_bytes()) else { return "(not a hash)".to_owned() };
     let quints: Vec<String> = bytes
         .chunks(2)
         .map(|c| {

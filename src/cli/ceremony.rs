@@ -234,10 +234,10 @@ pub fn run(cmd: CeremonyCommand) -> Result<(), CliError> {
                 let v: Vec<serde_json::Value> = cards
                     .into_iter()
                     .map(|(r, c)| match c {
-                        Ok(c) => serde_json::to_value(c).unwrap_or_default(),
-                        Err(e) => serde_json::json!({ "reader": r, "card": e.to_string() }),
+                        Ok(c) => serde_json::to_value(c).map_err(|e| CliError::new(Exit::Internal, format!("{r}: {e}"))),
+                        Err(e) => Ok(serde_json::json!({ "reader": r, "card": e.to_string() })),
                     })
-                    .collect();
+                    .collect::<Result<_, _>>()?;
                 return print_json(&v);
             }
             for (r, c) in cards {

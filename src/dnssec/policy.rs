@@ -52,7 +52,7 @@ impl SerialPolicy {
             SerialPolicy::UnixTime => bump(now as u32),
             SerialPolicy::DateCounter => {
                 let date = crate::dns::text::format_time(now as u32);
-                let ymd: u32 = date[..8].parse().unwrap_or(0);
+                let ymd: u32 = date[..8].parse().expect("format_time starts with eight digits YYYYMMDD");
                 bump(ymd.saturating_mul(100))
             }
         }

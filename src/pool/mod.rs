@@ -128,6 +128,16 @@ pub enum PoolError {
         /// Each device and its state.
         reasons: Vec<String>,
     },
+    /// The pool finished without a signature for one of the inputs (a bug).
+    #[error("internal error: the signing pool finished key {key} without signature {index} of {total}")]
+    Missing {
+        /// The key.
+        key: String,
+        /// The input without a signature.
+        index: usize,
+        /// Inputs in the batch.
+        total: usize,
+    },
     /// Devices hold different keys than the one configured.
     #[error("device {device} holds a different key than {key}")]
     WrongKey {
@@ -674,7 +684,14 @@ impl Pool {
                 }
             }
         }
-        Ok(run.results.into_iter().map(|s| s.unwrap_or_default()).collect())
+        // Every input has a signature when the loop ends; one missing would be
+        // signed into the zone as an empty RRSIG, so it is an error, not a default.
+        let total = run.results.len();
+        run.results
+            .into_iter()
+            .enumerate()
+            .map(|(index, s)| s.ok_or_else(|| PoolError::Missing { key: self.keys[run.key].0.id.clone(), index, total }))
+            .collect()
     }
 
     /// Per-device figures.

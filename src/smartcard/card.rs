@@ -390,6 +390,7 @@ impl ScHsm {
                 continue;
             }
             let id = (fid & 0xFF) as u8;
+            // A key made without OpenSC's description has no label: shown as "".
             let label = self.read_file(0xC400 | u16::from(id))?.and_then(|p| prkd_label(&p)).unwrap_or_default();
             let (algorithm, public_key) = self
                 .read_file(0xCE00 | u16::from(id))?

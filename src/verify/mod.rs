@@ -58,6 +58,8 @@ pub fn verify_zone(zone: &Zone, now: u32, window: u32) -> Report {
     let dnskeys: Vec<(&[u8], Option<PublicKey>)> = zone
         .apex_node()
         .rrset(code::DNSKEY)
+        // A DNSKEY whose key does not parse verifies nothing: the signatures
+        // made with it are reported as not verifying, which is the finding.
         .map(|r| r.rdatas.iter().map(|d| (&**d, PublicKey::from_dnskey(d).ok())).collect())
         .unwrap_or_default();
     if dnskeys.is_empty() {
@@ -297,6 +299,7 @@ fn check_nsec3(zone: &Zone, param: &[u8], rep: &mut Report) {
         }
         let next_owner = have[(i + 1) % have.len()].0;
         let next_label = crate::dns::name::key_labels(next_owner).pop().unwrap_or_default();
+        // An owner that is not a hash matches no next-hash field: reported below.
         let next_hash = data_encoding::BASE32HEX_NOPAD.decode(&next_label.to_ascii_uppercase()).unwrap_or_default();
         if rd[at..at + len] != next_hash[..] {
             push_limited(&mut rep.chain_errors, || {

@@ -19,10 +19,22 @@ pub fn is_opensc(module: &Path) -> bool {
 }
 
 /// The configuration OpenSC would read: `$OPENSC_CONF`, else the system file.
-fn base_config() -> (PathBuf, String) {
+fn base_config() -> std::io::Result<(PathBuf, String)> {
     let path = std::env::var_os("OPENSC_CONF").map_or_else(|| PathBuf::from("/etc/opensc/opensc.conf"), PathBuf::from);
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    (path, text)
+    let text = read_base(&path)?;
+    Ok((path, text))
+}
+
+/// The operator's configuration text. A missing file is an empty one (OpenSC
+/// then runs on its built-in defaults too); any other failure is an error
+/// naming the file, since workers without the operator's settings would
+/// behave differently from every other OpenSC client on the machine.
+fn read_base(path: &Path) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(std::io::Error::new(e.kind(), format!("cannot read the OpenSC configuration {}: {e}", path.display()))),
+    }
 }
 
 /// True when the configuration has an `app opensc-pkcs11` block of its own.
@@ -64,7 +76,7 @@ pub struct WorkerConfigs {
 /// # Errors
 /// The directory or a file cannot be written.
 pub fn write_worker_configs(own: &[&str], all: &[String]) -> std::io::Result<Option<WorkerConfigs>> {
-    let (path, base) = base_config();
+    let (path, base) = base_config()?;
     write_configs(own, all, &path, &base)
 }
 
@@ -108,6 +120,18 @@ fn compose(own: &str, all: &[String], path: &Path, base: &str) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_configuration_is_an_error_naming_it() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(read_base(&d.path().join("absent.conf")).unwrap(), "", "a missing file means OpenSC's defaults");
+        let bad = d.path().join("opensc.conf");
+        std::fs::write(&bad, [0xff, 0xfe, b'\n']).unwrap();
+        let e = read_base(&bad).unwrap_err();
+        assert!(e.to_string().contains(&*bad.to_string_lossy()), "{e}");
+        let e = read_base(d.path()).unwrap_err();
+        assert!(e.to_string().contains("cannot read the OpenSC configuration"), "{e}");
+    }
 
     #[test]
     fn own_reader_and_names_inside_it_are_never_hidden() {

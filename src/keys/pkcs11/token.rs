@@ -155,7 +155,12 @@ mod base64_field {
 }
 
 fn label_of(session: &Session, h: ObjectHandle) -> (String, String) {
-    let attrs = session.get_attributes(h, &[AttributeType::Label, AttributeType::Id]).unwrap_or_default();
+    // Label and id only describe a key found by other means (its class and
+    // public key); a token that will not give them shows the key without them.
+    let attrs = session.get_attributes(h, &[AttributeType::Label, AttributeType::Id]).unwrap_or_else(|e| {
+        tracing::debug!("C_GetAttributeValue(CKA_LABEL, CKA_ID): {e}");
+        Vec::new()
+    });
     let mut label = String::new();
     let mut id = String::new();
     for a in attrs {
@@ -341,8 +346,14 @@ pub fn list_tokens(ctx: &Pkcs11, pin: Option<&Secret>) -> Result<Vec<TokenDesc>,
     let slots = ctx.get_slots_with_token().map_err(|e| call_error("(module)", "C_GetSlotList", &e))?;
     let mut out = Vec::new();
     for slot in slots {
+        // A token removed since C_GetSlotList is simply not there any more.
         let Ok(ti) = ctx.get_token_info(slot) else { continue };
-        let mechs = ctx.get_mechanism_list(slot).unwrap_or_default();
+        // The mechanism list is shown to the operator, not relied on: signing
+        // checks the mechanism itself. An empty list says the token gave none.
+        let mechs = ctx.get_mechanism_list(slot).unwrap_or_else(|e| {
+            tracing::debug!(slot = slot.id(), "C_GetMechanismList: {e}");
+            Vec::new()
+        });
         let mut desc = TokenDesc {
             slot: slot.id(),
             label: ti.label().trim().to_owned(),
@@ -420,12 +431,19 @@ pub struct Discovery {
 pub fn find_key_on_tokens(spec: &KeySpec) -> Result<Discovery, Pkcs11Error> {
     let ctx = open_module(&spec.module)?;
     let tokens = list_tokens(&ctx, None)?;
+    // The reader names decide which readers each OpenSC worker hides: a slot
+    // without its name would hide the worker's own card, so failing to read
+    // them is an error, not an empty name.
     let described: Vec<(u64, String)> = ctx
         .get_all_slots()
-        .unwrap_or_default()
+        .map_err(|e| call_error("(module)", "C_GetSlotList", &e))?
         .into_iter()
-        .filter_map(|s| ctx.get_slot_info(s).ok().map(|i| (s.id(), i.slot_description().trim().to_owned())))
-        .collect();
+        .map(|s| {
+            ctx.get_slot_info(s)
+                .map(|i| (s.id(), i.slot_description().trim().to_owned()))
+                .map_err(|e| call_error(&format!("slot {}", s.id()), "C_GetSlotInfo", &e))
+        })
+        .collect::<Result<_, _>>()?;
     let reader_of = |slot: u64| described.iter().find(|(id, _)| *id == slot).map(|(_, d)| d.clone()).unwrap_or_default();
     let chosen: Vec<&TokenDesc> = if spec.tokens.is_empty() {
         tokens.iter().collect()
@@ -487,6 +505,7 @@ pub fn find_slot(ctx: &Pkcs11, module: &Path, sel: &TokenSelector) -> Result<(Sl
     let mut present = Vec::new();
     let mut hits = Vec::new();
     for slot in slots {
+        // A token removed since C_GetSlotList is simply not there any more.
         let Ok(ti) = ctx.get_token_info(slot) else { continue };
         let (label, serial) = (ti.label().trim().to_owned(), ti.serial_number().trim().to_owned());
         let name = format!("'{label}' serial {serial} (slot {})", slot.id());

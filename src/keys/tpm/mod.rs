@@ -26,6 +26,7 @@ pub const DEFAULT_TCTI: &str = "device:/dev/tpmrm0";
 pub fn tcti(given: Option<&str>) -> String {
     given
         .map(str::to_owned)
+        // Unset (or not UTF-8, which no TCTI string is): try the next source.
         .or_else(|| std::env::var("TPM2TOOLS_TCTI").ok())
         .or_else(|| std::env::var("TCTI").ok())
         .unwrap_or_else(|| DEFAULT_TCTI.to_owned())
