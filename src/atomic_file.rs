@@ -16,6 +16,12 @@
 //!    [`write_new`]), fsync the directory so the rename itself is durable.
 //!
 //! On any failure the temporary file is removed and the target is untouched.
+//! A target that is a symbolic link is replaced by a file with the mode of the
+//! link's target (rename(2) replaces the link, not what it points to).
+//!
+//! Transcripts are not written here: they are append-only logs, synced line by
+//! line, and hold no secrets (they are shown to witnesses), so they keep the
+//! umask's mode.
 //!
 //! Ownership: only root can give a file to another user, and only a member of
 //! the group can give it to that group. When that is not permitted, the mode is
