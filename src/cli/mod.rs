@@ -112,6 +112,7 @@ pub fn load_zone(path: &Path, zone: &str, opts: &hwsigner::zone::BuildOptions) -
 }
 
 /// The error for something this build was made without (a cargo feature left out).
+#[cfg(not(all(feature = "pkcs11", feature = "tpm")))]
 pub fn missing_feature(feature: &str, what: &str) -> CliError {
     CliError::new(Exit::Usage, format!("{what}: this hwsigner was built without the '{feature}' feature"))
 }
