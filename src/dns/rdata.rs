@@ -39,6 +39,12 @@ pub enum RdataError {
     /// Wire RDATA that does not fit its type's layout.
     #[error("RDATA is not a valid {0} record")]
     Malformed(String),
+    /// SVCB/HTTPS RDATA that breaks a rule of RFC 9460.
+    #[error("RFC 9460: {0}")]
+    Svcb(String),
+    /// Key material or a digest that does not fit its algorithm or digest type.
+    #[error("{0}")]
+    KeyData(#[from] super::keydata::KeyDataError),
     /// A presentation form this reader does not implement.
     #[error("{0}")]
     Unsupported(String),
@@ -100,7 +106,7 @@ pub fn parse_into(rtype: u16, tokens: &[Token<'_>], origin: &[u8], out: &mut Vec
         if !first.quoted && first.text == b"\\#" && (length_follows || !text_first) {
             let wire = parse_generic(&tokens[1..])?;
             *out = canonicalize(rtype, &wire)?;
-            return Ok(());
+            return check_key_data(rtype, out);
         }
     }
     match rtype::layout(rtype) {
@@ -118,6 +124,17 @@ pub fn parse_into(rtype: u16, tokens: &[Token<'_>], origin: &[u8], out: &mut Vec
     }
     if out.len() > 65_535 {
         return Err(RdataError::Malformed(format!("{} (longer than 65535 octets)", rtype::mnemonic(rtype))));
+    }
+    check_key_data(rtype, out)
+}
+
+/// The key-material and digest checks of `dns::keydata` for the types they apply to.
+fn check_key_data(rtype: u16, wire: &[u8]) -> Result<(), RdataError> {
+    use rtype::code;
+    match rtype {
+        code::DNSKEY | code::CDNSKEY => super::keydata::check_dnskey(wire, rtype == code::CDNSKEY)?,
+        code::DS | code::CDS => super::keydata::check_ds(wire, rtype == code::CDS)?,
+        _ => {}
     }
     Ok(())
 }
@@ -503,8 +520,7 @@ pub fn canonicalize(rtype: u16, wire: &[u8]) -> Result<Vec<u8>, RdataError> {
         }
         Layout::Loc if wire.len() != 16 || wire[0] != 0 => Err(malformed()),
         Layout::Svcb => {
-            let n = wire.get(2..).and_then(wire_name_len).ok_or_else(malformed)?;
-            let _ = n;
+            super::svcb::check(wire)?;
             Ok(wire.to_vec())
         }
         _ => Ok(wire.to_vec()),

@@ -67,6 +67,16 @@ pub enum SignError {
         /// Requests sent.
         want: usize,
     },
+    /// An input DNSKEY kept published whose key material is not a key of its algorithm.
+    #[error("input DNSKEY with key tag {key_tag}, algorithm {algorithm}: {error}; a validator would reject the zone")]
+    ForeignKey {
+        /// Key tag.
+        key_tag: u16,
+        /// Algorithm number.
+        algorithm: u8,
+        /// What is wrong with the key.
+        error: PublicKeyError,
+    },
     /// NSEC3 chain problem.
     #[error(transparent)]
     Nsec3(#[from] Nsec3Error),
@@ -107,6 +117,8 @@ pub struct SignStats {
     pub serial: u32,
     /// Per-key figures.
     pub keys: Vec<KeyStats>,
+    /// What happened to the input's DNSKEY, CDS and CDNSKEY records.
+    pub apex: super::apex::ApexReport,
     /// Seconds for the whole pass.
     pub seconds: f64,
 }
@@ -149,7 +161,8 @@ pub fn sign_zone(zone: &mut Zone, keys: &[&dyn SigningKey], policy: &Policy, pro
         .map(|k| PublicKey::from_dnskey(&k.info().dnskey).map_err(|error| SignError::PublicKey { key: k.info().id.clone(), error }))
         .collect::<Result<_, _>>()?;
     let mut stats = SignStats { records: zone.record_count(), ..SignStats::default() };
-    apex::prepare(zone, keys, policy)?;
+    stats.apex = apex::prepare(zone, keys, policy)?;
+    strip_occluded(zone);
     let phase =
         |name: &str| tracing::debug!(phase = name, elapsed = ?started.elapsed(), peak_rss_kb = crate::peak_rss_kb(), "signing phase done");
     phase("apex");
@@ -198,6 +211,18 @@ pub fn sign_zone(zone: &mut Zone, keys: &[&dyn SigningKey], policy: &Policy, pro
     stats.keys = key_stats;
     stats.seconds = started.elapsed().as_secs_f64();
     Ok(stats)
+}
+
+/// Removes what the signer makes from names that are not authoritative
+/// (below a zone cut or a DNAME): a name that became occluded since the
+/// zone was last signed must not keep its old NSEC or signatures.
+fn strip_occluded(zone: &mut Zone) {
+    for node in zone.nodes.iter_mut().filter(|n| n.kind == crate::zone::NodeKind::Occluded) {
+        node.rrsets.retain(|r| !rtype::is_dnssec_generated(r.rtype));
+        for r in &mut node.rrsets {
+            r.sigs.clear();
+        }
+    }
 }
 
 /// Decides which signatures to make; drops signatures of keys no longer in use
@@ -359,8 +384,8 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::name::{key_from_wire, parse_name};
     use crate::dns::algorithm::Algorithm;
+    use crate::dns::name::{key_from_wire, parse_name};
     use crate::keys::software::{PrivateKey, SoftwareKey};
     use crate::sign::{KeyInfo, Role};
     use crate::zone::{BuildOptions, build, reader::read_str};
