@@ -474,6 +474,57 @@ mod tests {
     }
 
     #[test]
+    fn names_that_became_occluded_lose_nsec_and_signatures() {
+        let k = key(Algorithm::Ed25519, Role::Csk);
+        let policy = Policy::new(1_800_000_000);
+        let origin = parse_name(b"example.", None).unwrap();
+        let text = b"$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\na.sub A 192.0.2.2\n";
+        let mut z = build(read_str("t", text, &origin).unwrap(), &key_from_wire(&origin), &BuildOptions::default()).unwrap().zone;
+        sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap();
+        // The signed zone, read back as a signed zone with a new cut above a.sub.
+        let mut signed = Vec::new();
+        crate::zone::writer::write_zone(&z, &mut signed).unwrap();
+        signed.extend_from_slice(b"sub.example. 300 IN NS ns.elsewhere.net.\n");
+        let opts = BuildOptions { keep_dnssec: true, ..BuildOptions::default() };
+        let mut z = build(read_str("t", &signed, &origin).unwrap(), &key_from_wire(&origin), &opts).unwrap().zone;
+        let occluded = |z: &Zone| z.nodes.iter().find(|n| KeyName(&n.owner).to_string() == "a.sub.example.").unwrap().clone();
+        assert!(occluded(&z).rrset(code::NSEC).is_some(), "the old NSEC is there before re-signing");
+        sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap();
+        let node = occluded(&z);
+        assert_eq!(node.kind, crate::zone::NodeKind::Occluded);
+        assert_eq!(node.rrsets.iter().map(|r| r.rtype).collect::<Vec<_>>(), [code::A], "{node:?}");
+        assert!(node.rrsets[0].sigs.is_empty());
+        assert!(crate::verify::verify_zone(&z, policy.now as u32, 0).ok());
+    }
+
+    #[test]
+    fn kept_foreign_dnskeys_must_be_valid_keys() {
+        let k = key(Algorithm::EcdsaP256Sha256, Role::Csk);
+        let mut policy = Policy::new(1_800_000_000);
+        policy.keep_dnskeys = crate::dnssec::KeepDnskeys::All;
+        // 64 octets, the right length for P-256, but not a point on the curve.
+        let mut off_curve = vec![1, 0, 3, 13];
+        off_curve.extend_from_slice(&[1; 64]);
+        let mut z = zone();
+        z.apex_node_mut().put_rrset(crate::zone::Rrset::single(code::DNSKEY, 300, off_curve.clone()));
+        let err = sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap_err();
+        assert!(matches!(err, SignError::ForeignKey { algorithm: 13, .. }), "{err}");
+        // Dropped (the default), it does no harm.
+        policy.keep_dnskeys = crate::dnssec::KeepDnskeys::None;
+        let mut z = zone();
+        z.apex_node_mut().put_rrset(crate::zone::Rrset::single(code::DNSKEY, 300, off_curve));
+        let stats = sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap();
+        assert_eq!(stats.apex.dnskeys_dropped.len(), 1);
+        assert_eq!(z.apex_node().rrset(code::DNSKEY).unwrap().rdatas.len(), 1);
+        // An unknown algorithm is opaque: kept as it is.
+        policy.keep_dnskeys = crate::dnssec::KeepDnskeys::All;
+        let mut z = zone();
+        z.apex_node_mut().put_rrset(crate::zone::Rrset::single(code::DNSKEY, 300, vec![1, 0, 3, 200, 1, 2, 3]));
+        let stats = sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap();
+        assert_eq!(stats.apex.dnskeys_kept.len(), 1);
+    }
+
+    #[test]
     fn every_algorithm_signs_every_rrset_and_ksk_signs_dnskey() {
         let ksk = key(Algorithm::EcdsaP256Sha256, Role::Ksk);
         let zsk = key(Algorithm::EcdsaP256Sha256, Role::Zsk);
