@@ -370,4 +370,20 @@ mod tests {
         let names: Vec<String> = r.records.iter().map(|r| KeyName(&r.owner).to_string()).collect();
         assert_eq!(names, ["example.", "x.sub.example.", "after.example.", "x.sub.example."]);
     }
+
+    #[test]
+    fn missing_include_names_the_including_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("inc.db"), "x A 192.0.2.2\n$INCLUDE gone.db\n").unwrap();
+        let main = dir.path().join("main.db");
+        std::fs::write(&main, "$TTL 60\n@ SOA ns h 1 2 3 4 5\n$INCLUDE inc.db\n").unwrap();
+        let e = read_file(&main, &origin()).unwrap_err().to_string();
+        let inc = dir.path().join("inc.db");
+        assert!(e.starts_with(&format!("{}:2: $INCLUDE ", inc.display())), "{e}");
+        assert!(e.contains("gone.db: No such file or directory"), "{e}");
+        // An unclosed parenthesis in an included file: that file, the opening line.
+        std::fs::write(dir.path().join("inc.db"), "x A 192.0.2.2\ny TXT ( \"a\"\n\nz A 192.0.2.3\n").unwrap();
+        let e = read_file(&main, &origin()).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:2: unbalanced parentheses: '(' opened here", inc.display())), "{e}");
+    }
 }
