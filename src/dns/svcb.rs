@@ -173,11 +173,14 @@ fn key_name(k: u16) -> String {
     KEYS.iter().find(|(n, _)| *n == k).map_or_else(|| format!("key{k}"), |(_, name)| (*name).to_owned())
 }
 
-/// The parameters of wire RDATA as (key, value), after priority and target.
+/// SvcParams as (key, value) in wire order.
+pub type Params<'a> = Vec<(u16, &'a [u8])>;
+
+/// The priority and the parameters of wire RDATA.
 ///
 /// # Errors
 /// RDATA that does not hold a priority, a name and whole parameters.
-pub fn params(wire: &[u8]) -> Result<(u16, Vec<(u16, &[u8])>), RdataError> {
+pub fn params(wire: &[u8]) -> Result<(u16, Params<'_>), RdataError> {
     let malformed = || RdataError::Malformed("SVCB".into());
     let prio = u16::from_be_bytes([*wire.first().ok_or_else(malformed)?, *wire.get(1).ok_or_else(malformed)?]);
     let mut p = 2 + wire.get(2..).and_then(wire_name_len).ok_or_else(malformed)?;

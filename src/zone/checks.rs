@@ -68,7 +68,7 @@ fn place<'a>(nodes: &'a [Node], apex: &[u8], key: &[u8]) -> Place<'a> {
     if !key_is_at_or_below(key, apex) {
         return Place::Outside;
     }
-    let target = find(nodes, key);
+    let target = answering(nodes, apex, key);
     // Walk from the apex down: the highest cut or DNAME above the name wins.
     let mut ancestors = Vec::new();
     let mut k = key;
@@ -92,6 +92,35 @@ fn place<'a>(nodes: &'a [Node], apex: &[u8], key: &[u8]) -> Place<'a> {
         Some(n) if n.kind == NodeKind::Delegation => Place::BelowCut(n, Some(n)),
         _ => Place::Inside(target),
     }
+}
+
+/// True when some name at or below `key` holds data (the name exists, if
+/// only as an empty non-terminal).
+fn exists(nodes: &[Node], key: &[u8]) -> bool {
+    let i = nodes.partition_point(|n| *n.owner < *key);
+    nodes.get(i).is_some_and(|n| key_is_at_or_below(&n.owner, key))
+}
+
+/// The node an address query for `key` is answered from: the name itself,
+/// or, when it does not exist, the wildcard at its closest encloser (RFC 4592
+/// section 3.3.1; knot and named follow wildcards for glue checks too).
+fn answering<'a>(nodes: &'a [Node], apex: &[u8], key: &[u8]) -> Option<&'a Node> {
+    if exists(nodes, key) {
+        return find(nodes, key);
+    }
+    let mut k = key;
+    while let Some(p) = key_parent(k) {
+        if !key_is_at_or_below(p, apex) {
+            return None;
+        }
+        if exists(nodes, p) {
+            let mut wildcard = p.to_vec();
+            wildcard.extend_from_slice(&[b'*', 0, 0]);
+            return find(nodes, &wildcard);
+        }
+        k = p;
+    }
+    None
 }
 
 fn has_address(node: Option<&Node>) -> bool {
@@ -226,4 +255,39 @@ pub fn check_references(
         warnings.push(w);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dns::name::{key_from_wire, parse_name};
+    use crate::zone::reader::read_str;
+    use crate::zone::{BuildOptions, build};
+
+    fn build_str(z: &str) -> Result<crate::zone::Built, crate::zone::ZoneError> {
+        let origin = parse_name(b"example.", None).unwrap();
+        let text = format!("$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n{z}");
+        build(read_str("t", text.as_bytes(), &origin).unwrap(), &key_from_wire(&origin), &BuildOptions::default())
+    }
+
+    #[test]
+    fn name_servers_answered_by_a_wildcard_have_addresses() {
+        assert!(build_str("sub NS ns0.name\n*.name A 192.0.2.9\n").is_ok());
+        // A name that exists (here as an empty non-terminal) is not synthesised.
+        let e = build_str("sub NS name\n*.name A 192.0.2.9\n").unwrap_err().to_string();
+        assert!(e.contains("sub.example. NS name.example.: the name server is in the zone and has no A or AAAA"), "{e}");
+        let e = build_str("sub NS ent\nx.ent A 192.0.2.9\n").unwrap_err().to_string();
+        assert!(e.contains("NS ent.example.: the name server is in the zone"), "{e}");
+        // Glue below the cut itself, an address at the cut, out-of-zone servers.
+        assert!(build_str("sub NS ns.sub\nns.sub AAAA 2001:db8::1\n").is_ok());
+        assert!(build_str("sub NS sub\nsub A 192.0.2.7\n").is_ok());
+        assert!(build_str("sub NS ns.example.net.\n").is_ok());
+    }
+
+    #[test]
+    fn sibling_glue_is_one_warning() {
+        let b = build_str("a NS ns.c\nb NS ns.c\nc NS ns.elsewhere.\n").unwrap();
+        let w: Vec<_> = b.warnings.iter().filter(|w| w.message.contains("no sibling glue")).collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].message.ends_with("and 1 more name servers like it"), "{}", w[0].message);
+    }
 }
