@@ -33,8 +33,8 @@ pub struct Built {
     pub zone: Zone,
     /// Warnings (TTL mismatches, occluded data, removed DNSSEC records, ...).
     pub warnings: Vec<Warning>,
-    /// DNSKEY, CDS and CDNSKEY records found in the input (the caller
-    /// decides which are its own).
+    /// RRSIG, NSEC, NSEC3 and NSEC3PARAM records removed from the input
+    /// (DNSKEY, CDS and CDNSKEY stay for the engine, which decides).
     pub input_dnssec_removed: usize,
     /// Duplicate records dropped.
     pub duplicates_dropped: usize,

@@ -12,7 +12,7 @@
 //! | Check (who makes it) | hwsigner |
 //! |---|---|
 //! | SOA missing at the apex (both) | refused |
-//! | more than one SOA (both) | refused |
+//! | more than one SOA (named; knot keeps one) | refused |
 //! | SOA not at the apex, also below a cut (named) | refused |
 //! | NS missing at the apex (both) | refused |
 //! | CNAME beside other data, also at the apex and beside DNAME (both) | refused |
@@ -20,19 +20,19 @@
 //! | data below a DNAME, also below an apex DNAME (knot) | refused, or kept unsigned with `--allow-occluded` |
 //! | NS beside DNAME below the apex (knot) | refused |
 //! | NS at a wildcard name (named) | refused |
-//! | in-zone name server (apex or delegation) without A/AAAA, a CNAME, or an address written as a name (named: apex fails; knot: "missing glue record") | refused |
+//! | in-zone name server (apex or delegation) without A/AAAA, a CNAME, or an address written as a name; wildcards answer for names that do not exist (named: fails at the apex, warns below; knot: "missing glue record") | refused |
 //! | name server below a DNAME (named warns, knot refuses as missing glue) | refused |
 //! | name server below a sibling delegation without glue (named warns, knot accepts) | warning |
 //! | MX/SRV target that is a CNAME, has no address in the zone, or looks like an address (named warns) | warning |
-//! | names outside the zone (both) | refused |
+//! | names outside the zone (named and knot drop them with a warning) | refused: a wrong `$ORIGIN` or zone name is the likelier cause, and silently dropping data is worse |
 //! | RRset members with different TTLs (named warns) | warning, first TTL used |
 //! | duplicate records (named `check-dup-records` warns) | dropped, counted in the summary |
-//! | DS where there is no delegation, also at the apex (named fails to load; knot) | refused |
+//! | DS where there is no delegation, also at the apex (neither checker) | refused: RFC 4035 section 2.4 puts DS only at delegations, and a DS elsewhere is never used |
 //! | DS digest length for digest types 1-6, digest type 0 (knot "invalid digest length in DS") | refused (`dns::keydata`) |
 //! | DS digest types knot does not implement (3, 5, 6, unassigned; knot "invalid algorithm in DS") | kept: IANA-assigned or unknown digests are ignored by validators (RFC 4035 section 5.2), and named accepts them |
 //! | DNSKEY key material for its algorithm, protocol 3 (knot "invalid DNSKEY" with `-d on`) | refused (`dns::keydata`); kept foreign ECDSA/RSA/Ed25519 keys are also parsed by the engine before signing |
-//! | meta-types and query types 0, 41, 128-255; obsolete MD/MF (named "invalid use of a meta type", "obsolete") | refused (`dns::rtype::not_zone_data`) |
-//! | SVCB/HTTPS: key order, `mandatory` rules, `no-default-alpn` without `alpn`, value lengths (both) | refused (`dns::svcb::check`) |
+//! | meta-types and query types 0, 41, 128-255; obsolete MD/MF (named "invalid use of a meta type", "obsolete"; knot only refuses the mnemonics it does not know) | refused (`dns::rtype::not_zone_data`) |
+//! | SVCB/HTTPS: key order, `mandatory` rules, `no-default-alpn` without `alpn`, value lengths (named all; knot the `mandatory` rules) | refused (`dns::svcb::check`) |
 //! | SVCB/HTTPS AliasMode with SvcParams (neither; RFC 9460 "SHOULD NOT") | warning |
 //! | CDS/CDNSKEY consistency with DNSKEY (named; knot with `-d on`) | input CDS/CDNSKEY are dropped; the signer makes them from its KSKs when asked |
 //! | RRSIG/NSEC/NSEC3/NSEC3PARAM checks (knot `-d on`, named `-D`) | input DNSSEC records are dropped everywhere and made again; the output is checked by `hwsigner verify` and the validators in the tests |
