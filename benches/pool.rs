@@ -13,13 +13,13 @@
 
 use hwsigner::crypto::SignInput;
 use hwsigner::crypto::public::PublicKey;
+use hwsigner::sign::Role;
+use hwsigner::sign::SigningKey;
 use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::keys::pkcs11::token::{find_private, find_slot, login, open_module};
 use hwsigner::keys::pkcs11::{KeySelector, KeySpec, TokenSelector, pool_for_key};
 use hwsigner::pool::PoolOptions;
 use hwsigner::secret::Secret;
-use hwsigner::sign::Role;
-use hwsigner::sign::SigningKey;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

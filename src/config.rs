@@ -22,11 +22,11 @@
 //! key_tag = 12345         # optional guard
 //! ```
 
+use crate::sign::Role;
 use crate::dns::algorithm::Algorithm;
 use crate::keys::pkcs11::{KeySelector, KeySpec, TokenSelector};
 use crate::pool::PoolOptions;
 use crate::secret::SecretSource;
-use crate::sign::Role;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
