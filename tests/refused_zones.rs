@@ -186,6 +186,12 @@ fn cases() -> Vec<(&'static str, String, &'static str, Referee)> {
             "{f}:6: sub.example. NS ns.d.example.: the name server is below the DNAME at d.example.",
             Knot,
         ),
+        (
+            "NSEC3 hash of 14 octets (BIND's bad-nsec3-length)",
+            format!("{HEAD}I7A7A184GGMI35K1E3IR650LKO7NOB5R 7200 IN NSEC3 1 0 10 76931F IMQ912BREQP1POLAH3RMONG;UED541AS A RRSIG\n"),
+            "{f}:5: i7a7a184ggmi35k1e3ir650lko7nob5r.example. NSEC3 record: bad NSEC3 next hashed owner (SHA-1 hashes are 20 octets): '14 octets'",
+            Both,
+        ),
         // Key material and digests (kzonecheck refuses malformed DNSKEYs in a signed zone: tests/engine_resign.rs).
         (
             "DNSKEY of 10 octets for P-256 (kzonecheck -d on refuses it once signed)",

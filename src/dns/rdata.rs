@@ -134,6 +134,17 @@ fn check_key_data(rtype: u16, wire: &[u8]) -> Result<(), RdataError> {
     match rtype {
         code::DNSKEY | code::CDNSKEY => super::keydata::check_dnskey(wire, rtype == code::CDNSKEY)?,
         code::DS | code::CDS => super::keydata::check_ds(wire, rtype == code::CDS)?,
+        // RFC 5155 section 3.2: SHA-1 (hash algorithm 1) hashes are 20 octets.
+        code::NSEC3 if wire.first() == Some(&1) => {
+            let salt = *wire.get(4).unwrap_or(&0) as usize;
+            let hash = wire.get(5 + salt).copied().unwrap_or(0);
+            if hash != 20 {
+                return Err(RdataError::Bad {
+                    what: "NSEC3 next hashed owner (SHA-1 hashes are 20 octets)",
+                    text: format!("{hash} octets"),
+                });
+            }
+        }
         _ => {}
     }
     Ok(())
@@ -685,6 +696,14 @@ mod tests {
         assert!(w.is_err(), "truncated name must be refused");
         let w = parse(15, &toks("\\# 9 000A014D034E455400"), &origin).unwrap();
         assert_eq!(w, b"\x00\x0a\x01m\x03net\x00");
+    }
+
+    #[test]
+    fn nsec3_sha1_hash_is_20_octets() {
+        let ok = toks("1 0 10 76931F 2t7b4g4vsa5smi47k61mv5bv1a22bojr A RRSIG");
+        assert!(parse(50, &ok, &[0]).is_ok());
+        let short = toks("1 0 10 76931F IMQ912BREQP1POLAH3RMONG");
+        assert!(parse(50, &short, &[0]).unwrap_err().to_string().contains("SHA-1 hashes are 20 octets"));
     }
 
     #[test]

@@ -36,6 +36,7 @@
 //! | SVCB/HTTPS AliasMode with SvcParams (neither; RFC 9460 "SHOULD NOT") | warning |
 //! | CDS/CDNSKEY consistency with DNSKEY (named; knot with `-d on`) | input CDS/CDNSKEY are dropped; the signer makes them from its KSKs when asked |
 //! | RRSIG/NSEC/NSEC3/NSEC3PARAM checks (knot `-d on`, named `-D`) | input DNSSEC records are dropped everywhere and made again; the output is checked by `hwsigner verify` and the validators in the tests |
+//! | NSEC3 next hashed owner of the wrong length for SHA-1 (both) | refused (`dns::rdata`), though input NSEC3 records are dropped |
 //! | NSEC3PARAM flags/algorithm (knot) | input NSEC3PARAM dropped; the signer writes flags 0, algorithm 1 |
 //! | check-names (host names in NS/MX/SOA, named) | not applied: a naming policy, not zone validity (the brief leaves it off) |
 //! | check-spf, check-wildcard (named warnings about SPF and wildcards in non-terminals) | not applied: advice on content, not validity |
