@@ -6,7 +6,7 @@ use clap::Args;
 use hwsigner::crypto::dnskey::DigestType;
 use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::dnssec::nsec3::Nsec3Params;
-use hwsigner::dnssec::{Denial, Policy, SerialPolicy, sign_zone};
+use hwsigner::dnssec::{Denial, ForeignKey, KeepDnskeys, Policy, SerialPolicy, sign_zone};
 use hwsigner::keys::software::SoftwareStore;
 use hwsigner::sign::{Role, SigningKey};
 use hwsigner::zone::BuildOptions;
@@ -90,6 +90,13 @@ pub struct SignArgs {
     /// Publish CDNSKEY for the KSKs (RFC 7344).
     #[arg(long)]
     pub cdnskey: bool,
+    /// Keep this input DNSKEY published though it is not a signing key: key tag or TAG/ALGORITHM (repeatable).
+    /// Input DNSKEYs that are not signing keys are otherwise dropped.
+    #[arg(long = "keep-dnskey", value_name = "TAG[/ALG]", value_parser = |s: &str| KeepDnskeys::parse_key(s).ok_or("a key tag, or TAG/ALGORITHM"))]
+    pub keep_dnskey: Vec<(u16, Option<u8>)>,
+    /// Keep every input DNSKEY published (multi-signer set-ups, RFC 8901).
+    #[arg(long, conflicts_with = "keep_dnskey")]
+    pub keep_input_dnskeys: bool,
     /// Add a ZONEMD record (RFC 8976, SIMPLE, SHA-384).
     #[arg(long)]
     pub zonemd: bool,
@@ -120,6 +127,8 @@ struct Summary<'a> {
     denial_records: usize,
     serial: u32,
     warnings: Vec<hwsigner::zone::Warning>,
+    dnskeys_dropped: Vec<ForeignKey>,
+    dnskeys_kept: Vec<ForeignKey>,
     keys: Vec<hwsigner::dnssec::signer::KeyStats>,
     devices: Vec<hwsigner::pool::DeviceStats>,
     seconds_read: f64,
@@ -184,6 +193,13 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
     policy.cds = a.cds.clone();
     policy.cdnskey = a.cdnskey;
     policy.zonemd = a.zonemd;
+    policy.keep_dnskeys = if a.keep_input_dnskeys {
+        KeepDnskeys::All
+    } else if a.keep_dnskey.is_empty() {
+        KeepDnskeys::None
+    } else {
+        KeepDnskeys::Listed(a.keep_dnskey.clone())
+    };
     policy.verify = !a.no_verify;
 
     let bar = Bar::new(!a.quiet && !a.json);
@@ -227,6 +243,8 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
             denial_records: stats.denial_records,
             serial: stats.serial,
             warnings: built.warnings,
+            dnskeys_dropped: stats.apex.dnskeys_dropped,
+            dnskeys_kept: stats.apex.dnskeys_kept,
             keys: stats.keys,
             devices,
             seconds_read: t_read,
