@@ -184,7 +184,7 @@ pub enum Pkcs11Error {
         groups: Vec<String>,
     },
     /// One token holds several different keys under the same name.
-    #[error("token {token}: several different keys with {wanted} ({}); pin the one to use with `public_key_sha256 = \"<digest>\"` in its [[key]] entry", keys.join("; "))]
+    #[error("token {token}: several different keys with {wanted} ({}); pin the one to use: add its public_key_sha256 line to its [[key]] entry", keys.join("; "))]
     AmbiguousOnToken {
         /// The token.
         token: String,

@@ -102,10 +102,20 @@ pub fn describe_found(flags: u16, alg: Algorithm, field: &[u8]) -> String {
     format!("key tag {} (sha256 {})", key_tag(&dnskey_rdata(flags, alg, field)), sha256_hex(field))
 }
 
-/// Picks, among the keys with the configured label or id on one token
-/// (`candidates`: algorithm family and public key field of each), the one to
-/// sign with: the pinned key (and the one with the configured key tag, when
-/// one is given). Several objects of one key pair count once.
+/// A key on a token under the configured label or id.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    /// `CKA_ID` in hex, to tell keys under one label apart in messages.
+    pub id: &'a str,
+    /// Algorithm family.
+    pub algorithm: Algorithm,
+    /// DNSKEY public key field.
+    pub public_key: &'a [u8],
+}
+
+/// Picks, among the keys with the configured label or id on one token, the
+/// one to sign with: the pinned key (and the one with the configured key tag,
+/// when one is given). Several objects of one key pair count once.
 ///
 /// Returns `None` when the token holds no such key.
 ///
@@ -113,20 +123,17 @@ pub fn describe_found(flags: u16, alg: Algorithm, field: &[u8]) -> String {
 /// [`Pkcs11Error::PinMismatch`] when keys are there but none is the
 /// configured one; [`Pkcs11Error::AmbiguousOnToken`] when several different
 /// keys qualify (no pin, or a key tag shared by two keys).
-pub fn choose(spec: &KeySpec, token: &str, candidates: &[(Algorithm, &[u8])]) -> Result<Option<usize>, Pkcs11Error> {
-    if candidates.is_empty() {
-        return Ok(None);
-    }
+pub fn choose(spec: &KeySpec, token: &str, candidates: &[Candidate<'_>]) -> Result<Option<usize>, Pkcs11Error> {
+    let Some(first) = candidates.first() else { return Ok(None) };
     let flags = spec.role.flags();
-    let tag_of = |(alg, field): &(Algorithm, &[u8])| key_tag(&dnskey_rdata(flags, spec.algorithm_of(*alg), field));
-    let describe = |(alg, field): &(Algorithm, &[u8])| describe_found(flags, spec.algorithm_of(*alg), field);
+    let tag_of = |c: &Candidate<'_>| key_tag(&dnskey_rdata(flags, spec.algorithm_of(c.algorithm), c.public_key));
     let fitting: Vec<usize> = (0..candidates.len())
-        .filter(|&i| spec.pin.as_ref().is_none_or(|p| p.matches(candidates[i].1)))
+        .filter(|&i| spec.pin.as_ref().is_none_or(|p| p.matches(candidates[i].public_key)))
         .filter(|&i| spec.key_tag.is_none_or(|t| t == tag_of(&candidates[i])))
         .collect();
     let mut distinct: Vec<usize> = Vec::new();
     for &i in &fitting {
-        if !distinct.iter().any(|&d| candidates[d].1 == candidates[i].1) {
+        if !distinct.iter().any(|&d| candidates[d].public_key == candidates[i].public_key) {
             distinct.push(i);
         }
     }
@@ -134,20 +141,25 @@ pub fn choose(spec: &KeySpec, token: &str, candidates: &[(Algorithm, &[u8])]) ->
         [] => {
             let mut expected: Vec<String> = Vec::new();
             if let Some(p) = &spec.pin {
-                expected.push(p.describe(flags, Some(spec.algorithm_of(candidates[0].0))));
+                expected.push(p.describe(flags, Some(spec.algorithm_of(first.algorithm))));
             }
             if let Some(t) = spec.key_tag {
                 expected.push(format!("key tag {t}"));
             }
-            let mut found: Vec<String> = candidates.iter().map(describe).collect();
-            found.dedup();
+            let found = candidates
+                .iter()
+                .map(|c| format!("id {} {}", c.id, describe_found(flags, spec.algorithm_of(c.algorithm), c.public_key)))
+                .collect();
             Err(Pkcs11Error::PinMismatch { token: token.to_owned(), wanted: spec.key.to_string(), expected: expected.join(" and "), found })
         }
         [one] => Ok(Some(*one)),
         several => Err(Pkcs11Error::AmbiguousOnToken {
             token: token.to_owned(),
             wanted: spec.key.to_string(),
-            keys: several.iter().map(|&i| format!("{}: {}", describe(&candidates[i]), config_line(candidates[i].1))).collect(),
+            keys: several
+                .iter()
+                .map(|&i| format!("id {} key tag {}: {}", candidates[i].id, tag_of(&candidates[i]), config_line(candidates[i].public_key)))
+                .collect(),
         }),
     }
 }
@@ -203,29 +215,30 @@ mod tests {
     fn choose_takes_the_pinned_key_or_refuses_the_token() {
         let (a, b): (Vec<u8>, Vec<u8>) = ((0u8..64).collect(), (1u8..65).collect());
         let alg = Algorithm::EcdsaP256Sha256;
-        let both = [(alg, a.as_slice()), (alg, b.as_slice())];
+        let c = |id, public_key| Candidate { id, algorithm: alg, public_key };
+        let both = [c("01", &a), c("02", &b)];
         let token = "'tok1' serial 42 (slot 0)";
         let pin_b = KeyPin::parse_sha256(&sha256_hex(&b)).expect("digest");
         assert_eq!(choose(&spec(Some(pin_b.clone()), None), token, &both).expect("pinned"), Some(1));
         assert_eq!(choose(&spec(Some(KeyPin::PublicKey(a.clone())), None), token, &both).expect("pinned"), Some(0));
         assert_eq!(choose(&spec(Some(pin_b.clone()), None), token, &[]).expect("no key there"), None);
         // Unpinned: one key (even as several objects) is taken, two are refused, listed with their pins.
-        assert_eq!(choose(&spec(None, None), token, &[(alg, &a), (alg, &a)]).expect("one key"), Some(0));
+        assert_eq!(choose(&spec(None, None), token, &[c("01", &a), c("01", &a)]).expect("one key"), Some(0));
         let e = choose(&spec(None, None), token, &both).expect_err("two keys").to_string();
         assert!(e.contains(token) && e.contains(&config_line(&a)) && e.contains(&config_line(&b)) && e.contains("pin"), "{e}");
         // A key tag narrows; a key tag that fits nothing refuses, as a pin does.
         let tag_b = key_tag(&dnskey_rdata(256, alg, &b));
         assert_eq!(choose(&spec(None, Some(tag_b)), token, &both).expect("by tag"), Some(1));
-        let e = choose(&spec(Some(pin_b), None), token, &[(alg, &a)]).expect_err("swapped").to_string();
+        let e = choose(&spec(Some(pin_b), None), token, &[c("01", &a)]).expect_err("swapped").to_string();
         let tag_a = key_tag(&dnskey_rdata(256, alg, &a));
         assert!(
             e.contains(token)
                 && e.contains("label 'zsk'")
                 && e.contains(&format!("expected sha256 {}", sha256_hex(&b)))
-                && e.contains(&format!("found key tag {tag_a}")),
+                && e.contains(&format!("found id 01 key tag {tag_a}")),
             "{e}"
         );
-        let e = choose(&spec(Some(KeyPin::PublicKey(b.clone())), None), token, &[(alg, &a)]).expect_err("swapped").to_string();
-        assert!(e.contains(&format!("expected key tag {tag_b}")) && e.contains(&format!("found key tag {tag_a}")), "{e}");
+        let e = choose(&spec(Some(KeyPin::PublicKey(b.clone())), None), token, &[c("01", &a)]).expect_err("swapped").to_string();
+        assert!(e.contains(&format!("expected key tag {tag_b}")) && e.contains(&format!("found id 01 key tag {tag_a}")), "{e}");
     }
 }

@@ -311,14 +311,11 @@ pub fn find_private(
             let (alg, field, _) = public_key_of(session, private, token)?;
             halves.push((alg, field));
         }
+        let id = by_id.id.unwrap_or_else(|| "-".to_owned());
         match halves.as_slice() {
             [(alg, field)] if field.as_slice() == expected => return Ok((private, *alg)),
-            [(alg, field)] => found.push(super::pin::describe_found(flags, published(*alg), field)),
-            _ => found.push(format!(
-                "a private key whose CKA_ID {} is shared by {} different public keys",
-                by_id.id.unwrap_or_default(),
-                halves.len()
-            )),
+            [(alg, field)] => found.push(format!("id {id} {}", super::pin::describe_found(flags, published(*alg), field))),
+            _ => found.push(format!("id {id}: a private key whose CKA_ID is shared by {} different public keys", halves.len())),
         }
     }
     Err(Pkcs11Error::PinMismatch {
@@ -492,18 +489,20 @@ pub fn find_key_on_tokens(spec: &KeySpec) -> Result<Discovery, Pkcs11Error> {
     let mut found = Vec::new();
     let mut present = Vec::new();
     for t in &chosen {
-        let mut candidates: Vec<(Algorithm, &[u8])> = Vec::new();
+        let mut candidates: Vec<super::pin::Candidate<'_>> = Vec::new();
         for k in &t.keys {
             let matches = spec.key.label.as_ref().is_none_or(|l| *l == k.label) && id.as_ref().is_none_or(|i| *i == k.id);
             match k.algorithm.and_then(Algorithm::from_number) {
-                Some(alg) if matches && !k.public_key.is_empty() => candidates.push((alg, &k.public_key)),
+                Some(alg) if matches && !k.public_key.is_empty() => {
+                    candidates.push(super::pin::Candidate { id: &k.id, algorithm: alg, public_key: &k.public_key })
+                }
                 _ => present.push(format!("{}: label '{}' id {}", t.name(), k.label, k.id)),
             }
         }
         // Each token must hold exactly the configured key; a token that holds
         // another under the name refuses the run rather than drop out quietly.
         if let Some(i) = super::pin::choose(spec, &t.name(), &candidates)? {
-            let (algorithm, public_key) = candidates[i];
+            let super::pin::Candidate { algorithm, public_key, .. } = candidates[i];
             // Some modules (tpm2-pkcs11) give every token the same serial:
             // then only the slot tells them apart.
             let unique = tokens.iter().filter(|o| o.serial == t.serial).count() == 1;
