@@ -173,6 +173,14 @@ fn a_key_swapped_under_the_pinned_label_is_refused_and_nothing_is_published() {
     hsm.swap("tok2", "zsk", "01");
     let swapped = &hsm.keys("tok2", "zsk")[0].1;
     assert_ne!(swapped["public_key"], key["public_key"], "the key was swapped");
+    // Unpinned, the tokens disagree: refused, each key listed with its pin line.
+    let (code, text) = hsm.sign(&hsm.config("unpinned.toml", "zsk", ""), &out);
+    assert_eq!(code, Some(4), "{text}");
+    assert!(
+        text.contains("tokens hold different keys") && text.contains(&sha256_line(key)) && text.contains(&sha256_line(swapped)),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).expect("output"), published, "unpinned: the published zone stays");
     // Both tokens, and the swapped token alone (where, unpinned, nothing else would disagree with it).
     let runs = pins.iter().flat_map(|(what, pin)| [(*what, pin.clone(), false), (*what, pin.clone(), true)]);
     for (what, pin, alone) in runs {

@@ -176,7 +176,7 @@ pub enum Pkcs11Error {
         detail: String,
     },
     /// Tokens hold different keys under the same name.
-    #[error("key {wanted}: tokens hold different keys under that name ({}); pin the one to use with `public_key_sha256 = \"<digest>\"` in its [[key]] entry", groups.join("; "))]
+    #[error("key {wanted}: tokens hold different keys under that name ({}); pin the one to use: add its public_key_sha256 line to its [[key]] entry", groups.join("; "))]
     Ambiguous {
         /// The selector.
         wanted: String,
@@ -364,9 +364,10 @@ pub fn resolve_key(spec: &KeySpec, program: &Path, limit: Duration) -> Result<(K
             .iter()
             .map(|g| {
                 format!(
-                    "{} on {}",
-                    pin::describe_found(spec.role.flags(), spec.algorithm_of(g.1), &g.0),
-                    g.2.iter().map(|f| f.token.clone()).collect::<Vec<_>>().join(", ")
+                    "key tag {} on {}: {}",
+                    key_tag(&dnskey_rdata(spec.role.flags(), spec.algorithm_of(g.1), &g.0)),
+                    g.2.iter().map(|f| f.token.clone()).collect::<Vec<_>>().join(", "),
+                    pin::config_line(&g.0)
                 )
             })
             .collect();
