@@ -258,3 +258,35 @@ fn tpm2_pkcs11_through_the_pkcs11_store() {
     assert!(ok, "signing through tpm2-pkcs11: {text}");
     common::validate_with(&out, ORIGIN, "TPM through tpm2-pkcs11", true);
 }
+
+#[test]
+fn key_files_carry_their_version_and_other_versions_are_refused() {
+    let tpm = Tpm::new();
+    let keys = tpm.path("keys");
+    tpm.keygen(&keys, "13", "csk", &[]);
+    let file = std::fs::read_dir(&keys)
+        .expect("key directory")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "tpm"))
+        .expect("a .tpm key file");
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).expect("key file")).expect("JSON");
+    assert_eq!(json["version"], 1, "the key file says its version: {json}");
+    // A file written before the version existed is version 1.
+    json.as_object_mut().expect("object").remove("version");
+    std::fs::write(&file, serde_json::to_vec_pretty(&json).expect("JSON")).expect("old key file");
+    let out = tpm.path("signed.zone");
+    let (ok, text) = tpm.sign(&keys, &out, &[]);
+    assert!(ok, "an old key file still signs: {text}");
+    common::validate_with(&out, ORIGIN, "TPM key file without a version", true);
+    // A later format is refused, naming the file, and nothing is written.
+    json["version"] = 2.into();
+    std::fs::write(&file, serde_json::to_vec_pretty(&json).expect("JSON")).expect("new key file");
+    std::fs::write(&out, "last good zone\n").expect("old output");
+    let expected = format!("{}: TPM key file version 2 is not supported", file.display());
+    let (ok, text) = tpm.sign(&keys, &out, &[]);
+    assert!(!ok && text.contains(&expected), "{text}");
+    assert_eq!(std::fs::read_to_string(&out).expect("output"), "last good zone\n", "the last good zone stays");
+    let (ok, list) = run(&mut tpm.hw(&["keys", "list", "-K", keys.to_str().expect("path")]));
+    assert!(!ok && list.contains(&expected), "keys list: {list}");
+}

@@ -7,6 +7,8 @@ use hwsigner::crypto::dnskey::{DigestType, ds_rdata};
 use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::dns::rdata::format;
 use hwsigner::dns::rtype::code;
+#[cfg(feature = "pkcs11")]
+use hwsigner::keys::pkcs11::pin;
 use hwsigner::keys::software::SoftwareStore;
 use hwsigner::sign::{KeyInfo, Role};
 use std::path::PathBuf;
@@ -167,6 +169,8 @@ struct KeyOut<'a> {
     info: &'a KeyInfo,
     dnskey: String,
     ds: Vec<String>,
+    /// SHA-256 of the DNSKEY public key field: the `public_key_sha256` that pins a PKCS#11 key.
+    public_key_sha256: String,
 }
 
 fn dnskey_line(k: &KeyInfo) -> String {
@@ -193,7 +197,12 @@ fn show(keys: &[KeyInfo], json: bool, digests: &[DigestType], with_dnskey: bool)
         let out: Vec<KeyOut<'_>> = keys
             .iter()
             .map(|k| {
-                Ok(KeyOut { info: k, dnskey: dnskey_line(k), ds: if k.role.signs_keys() { ds_lines(k, digests)? } else { Vec::new() } })
+                Ok(KeyOut {
+                    info: k,
+                    dnskey: dnskey_line(k),
+                    ds: if k.role.signs_keys() { ds_lines(k, digests)? } else { Vec::new() },
+                    public_key_sha256: hwsigner::crypto::dnskey::public_key_sha256_hex(k.dnskey.get(4..).unwrap_or_default()),
+                })
             })
             .collect::<Result<_, CliError>>()?;
         return print_json(&out);
@@ -384,9 +393,11 @@ fn generate_pkcs11(a: &GenerateArgs) -> Result<(), CliError> {
             a.role.as_str(),
             data_encoding::HEXLOWER.encode(&id),
         );
+        // The pin makes this key, not merely its label, the configured one.
         eprintln!(
-            "add to the configuration:\n[[key]]\nzone = \"{zone}\"\nrole = \"{}\"\nstore = \"<name of the [[pkcs11]] entry>\"\nlabel = \"{label}\"\nkey_tag = {key_tag}{}",
+            "add to the configuration:\n[[key]]\nzone = \"{zone}\"\nrole = \"{}\"\nstore = \"<name of the [[pkcs11]] entry>\"\nlabel = \"{label}\"\n{}\nkey_tag = {key_tag}{}",
             a.role.as_str(),
+            pin::config_line(&public),
             if alg == Algorithm::RsaSha512 { "\nalgorithm = \"10\"" } else { "" }
         );
     }
