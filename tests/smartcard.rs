@@ -169,6 +169,12 @@ fn kcv(serial: &str) -> String {
 
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The first JSON value in a command's output (stdout comes before the prompts on stderr).
+fn first_json(out: &str) -> serde_json::Value {
+    let start = out.find('{').unwrap_or_else(|| panic!("no JSON in: {out}"));
+    serde_json::Deserializer::from_str(&out[start..]).into_iter::<serde_json::Value>().next().expect("a JSON value").expect("valid JSON")
+}
+
 #[test]
 fn opensc_referee_ceremony_commands_and_cross_checks() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -186,7 +192,10 @@ fn opensc_referee_ceremony_commands_and_cross_checks() {
 
     // hwsigner initialises card 2 and imports OpenSC's share: same DKEK.
     let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10002", "--dkek-shares", "1"], &[SO, PIN, PIN]);
-    assert!(ok, "{out}");
+    assert!(
+        ok && out.contains("initialised card DEEM10002") && out.contains("import pending") && !out.contains('{'),
+        "text for people: {out}"
+    );
     let (ok, out) = answered(&["ceremony", "dkek-share", "import", &s1t, "-r", "serial:DEEM10002"], &["wrong-password"]);
     assert!(
         !ok && out.contains("s1.pbe") && !out.contains("wrong-password"),
@@ -205,8 +214,9 @@ fn opensc_referee_ceremony_commands_and_cross_checks() {
     assert!(out.contains(&kcv3) && kcv3 != kcv1, "share made by hwsigner imported by sc-hsm-tool: {out}");
 
     // A share for another DKEK is refused before anything is imported.
-    let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10004", "--dkek-shares", "1"], &[SO, PIN, PIN]);
+    let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10004", "--dkek-shares", "1", "--json"], &[SO, PIN, PIN]);
     assert!(ok, "{out}");
+    assert_eq!(first_json(&out)["serial"], "DEEM10004", "JSON when asked: {out}");
     let (ok, out) =
         answered(&["ceremony", "dkek-share", "import", &s2t, "-r", "serial:DEEM10004", "--expect-kcv", &kcv1], &["officer-two"]);
     assert!(!ok && out.contains("another DKEK") && out.contains("nothing was imported"), "{out}");
@@ -277,9 +287,14 @@ fn opensc_referee_ceremony_commands_and_cross_checks() {
     assert!(card_json("DEEM10003")["keys"].as_array().expect("keys").is_empty());
 
     // Clone with proof; a wrong SO-PIN shows the tries left; initialised cards are not wiped by accident.
-    let (ok, out) =
-        answered(&["ceremony", "clone", "--from", "serial:DEEM10001", "--to", "serial:DEEM10002", "--key", "oscgen"], &[PIN, PIN]);
-    assert!(ok && out.contains("DEEM10002"), "{out}");
+    let clone = ["ceremony", "clone", "--from", "serial:DEEM10001", "--to", "serial:DEEM10002", "--key", "oscgen"];
+    let (ok, out) = answered(&clone, &[PIN, PIN]);
+    assert!(ok && out.contains("cloned under DKEK") && out.contains("card DEEM10002: key id") && !out.contains('{'), "{out}");
+    // Again, with JSON: the clone is there already and is reported as such.
+    let (ok, out) = answered(&[&clone[..], &["--json"]].concat(), &[PIN, PIN]);
+    assert!(ok, "{out}");
+    let rep = first_json(&out);
+    assert!(rep["kcv"] == kcv1.as_str() && rep["targets"][0][0] == "DEEM10002", "JSON when asked: {out}");
     let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10001", "--dkek-shares", "1"], &[SO, PIN, PIN]);
     assert!(!ok && out.contains("--wipe"), "no wipe without confirmation: {out}");
     let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10001", "--wipe"], &["0000000000000000", PIN, PIN]);
@@ -364,13 +379,23 @@ fn scripted_ceremony_then_four_cloned_cards_sign_a_zone() {
     let (ok, out) = answered(&args, &answers);
     assert!(ok, "first-ksk ceremony: {out}");
     assert!(out.contains("ceremony complete") && out.contains("IN DS "), "{out}");
+    let words = out.lines().skip_while(|l| !l.contains("read aloud")).nth(1).expect("words").trim().to_owned();
     let kcv = kcv("DEEM10001");
     assert_eq!(kcv, self::kcv("DEEM10002"));
+    let text = std::fs::read_to_string(&transcript).expect("transcript");
+    assert!(text.contains("\"primary\":\"serial:DEEM10001\"") && text.contains("\"end\":\"complete\""), "--set recorded, closed: {text}");
+    assert_eq!(text.matches(&format!("\"kcv\":\"{kcv}\"")).count(), 3, "the KCV recorded for both cards and the clone: {text}");
 
-    // The transcript verifies, and one changed byte is found.
-    let (ok, out) =
-        run(&mut hwsigner(&["ceremony", "verify-transcript", script.to_str().expect("path"), transcript.to_str().expect("path")]));
-    assert!(ok && out.contains("transcript intact"), "{out}");
+    // The transcript verifies against the paper words, and one changed byte is found.
+    let (ok, out) = run(&mut hwsigner(&[
+        "ceremony",
+        "verify-transcript",
+        script.to_str().expect("path"),
+        transcript.to_str().expect("path"),
+        "--expect",
+        &words,
+    ]));
+    assert!(ok && out.contains("transcript intact") && out.contains("matches the words on the paper record"), "{out}");
     let mut bytes = std::fs::read(&transcript).expect("transcript");
     let at = bytes.windows(9).position(|w| w == b"DEEM10001").expect("serial in transcript") + 8;
     bytes[at] = b'9';

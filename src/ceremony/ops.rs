@@ -580,13 +580,13 @@ pub fn resolve_reader(spec: &str) -> Result<String, CeremonyError> {
     let Some(serial) = spec.strip_prefix("serial:") else { return Ok(spec.to_owned()) };
     let mut present = Vec::new();
     for r in readers()?.into_iter().filter(|r| r.card) {
-        if let Ok(hsm) = ScHsm::connect(&r.name)
-            && let Ok(s) = hsm.serial()
-        {
-            if s == serial {
-                return Ok(r.name);
-            }
-            present.push(format!("{s} in {}", r.name));
+        // A card that does not answer is not the one asked for; it is named
+        // with its error, so an officer sees why a card in a reader was passed over.
+        match ScHsm::connect(&r.name).and_then(|hsm| hsm.serial()) {
+            Ok(s) if s == serial => return Ok(r.name),
+            Ok(s) => present.push(format!("{s} in {}", r.name)),
+            Err(CardError::NotScHsm(_)) => present.push(format!("a card that is not a SmartCard-HSM in {}", r.name)),
+            Err(e) => present.push(format!("an unreadable card in {} ({e})", r.name)),
         }
     }
     Err(CeremonyError::Refused(format!(

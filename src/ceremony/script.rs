@@ -361,6 +361,7 @@ impl Runner<'_> {
                     Some(w) => Some(self.expand(w).map_err(boxed)?),
                     None => None,
                 };
+                // No entry: no share has gone into this card during this ceremony.
                 let known = self.shares.get(&reader).cloned().unwrap_or_default();
                 let imported = match password_shares {
                     None => {
@@ -554,6 +555,7 @@ pub fn run(path: &Path, transcript: &Path, sets: &[(String, String)], prompter: 
         "operator",
         serde_json::json!({
             "script": path.display().to_string(),
+            // A version-less script is read as version 1 (see the module docs); recorded as such.
             "script_version": script.version.unwrap_or(SCRIPT_VERSION),
             "script_version_given": script.version.is_some(),
             "title": script.title,

@@ -247,6 +247,7 @@ fn split_line(line: &[u8]) -> Option<(&[u8], &str)> {
     if digest.len() != 64 || !digest.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)) {
         return None;
     }
+    // Checked as ASCII hex digits just above, so this is valid UTF-8.
     Some((&line[..at], std::str::from_utf8(digest).ok()?))
 }
 

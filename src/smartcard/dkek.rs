@@ -338,7 +338,9 @@ pub struct UnwrappedKey {
 
 /// The KCV a key blob claims to be wrapped under, or `None` if the blob is too short.
 pub fn key_blob_kcv(blob: &[u8]) -> Option<[u8; KCV_LEN]> {
-    blob.get(..KCV_LEN)?.try_into().ok()
+    let mut kcv = [0u8; KCV_LEN];
+    kcv.copy_from_slice(blob.get(..KCV_LEN)?);
+    Some(kcv)
 }
 
 /// Wraps a P-256 or P-384 private key under `dkek` as a type 12 key blob.
@@ -392,8 +394,7 @@ pub fn wrap_ec(dkek: &Dkek, key: &EcKeyRef<Private>, allowed_algorithms: &[u8]) 
 pub fn wrap_rsa(dkek: &Dkek, key: &RsaRef<Private>, allowed_algorithms: &[u8]) -> Result<Vec<u8>, DkekError> {
     let n = key.n();
     let bits = n.num_bits();
-    let key_size_bits = u16::try_from(bits)
-        .map_err(|_| DkekError::FieldTooLong { field: "RSA modulus", len: usize::try_from(n.num_bytes()).unwrap_or(0) })?;
+    let key_size_bits = u16::try_from(bits).map_err(|_| DkekError::FieldTooLong { field: "RSA modulus", len: n.to_vec().len() })?;
     let secret = |v: &BigNumRef| Zeroizing::new(v.to_vec());
     let n_bytes = n.to_vec();
     let e_bytes = key.e().to_vec();
