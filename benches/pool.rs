@@ -14,7 +14,7 @@
 use hwsigner::crypto::SignInput;
 use hwsigner::crypto::public::PublicKey;
 use hwsigner::dns::algorithm::Algorithm;
-use hwsigner::keys::pkcs11::token::{find_private, find_slot, login, open_module};
+use hwsigner::keys::pkcs11::token::{find_private, find_slot, keys_on, login, open_module};
 use hwsigner::keys::pkcs11::{KeySelector, KeySpec, TokenSelector, pool_for_key};
 use hwsigner::pool::PoolOptions;
 use hwsigner::secret::Secret;
@@ -101,7 +101,11 @@ fn bare_child(module: &str, serial: &str, label: &str, count: usize) {
     let (slot, name) = find_slot(&ctx, module, &TokenSelector::Serial(serial.into())).expect("slot");
     let session = ctx.open_ro_session(slot).expect("session");
     login(&session, &Secret::new(PIN.into()), &name).expect("login");
-    let (key, alg, public) = find_private(&session, &KeySelector { label: Some(label.into()), id: None }, &name).expect("key");
+    let found = keys_on(&session, &name).into_iter().find(|k| k.label == label && !k.public_key.is_empty()).expect("key");
+    let alg = found.algorithm.and_then(Algorithm::from_number).expect("DNSSEC algorithm");
+    let public = found.public_key;
+    let sel = KeySelector { label: Some(label.into()), id: None };
+    let (key, _) = find_private(&session, &sel, &name, &public, Role::Csk.flags(), alg).expect("key");
     let pk = PublicKey::from_parts(alg, &public).expect("public key");
     let inputs = digests(count);
     let t = Instant::now();
@@ -145,6 +149,7 @@ fn spec(module: &Path, label: &str, tokens: &[String], alg: Algorithm) -> KeySpe
         role: Role::Csk,
         algorithm: Some(alg),
         key_tag: None,
+        pin: None,
     }
 }
 

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic_file;
+#[cfg(feature = "smartcard")]
 pub mod ceremony;
 pub mod config;
 pub mod crypto;
@@ -30,6 +31,7 @@ pub mod keys;
 pub mod pool;
 pub mod secret;
 pub mod sign;
+#[cfg(feature = "smartcard")]
 pub mod smartcard;
 pub mod verify;
 pub mod zone;

@@ -25,6 +25,7 @@ const PORTS: [u16; 4] = [35963, 35964, 35965, 35966];
 struct Cards {
     dir: tempfile::TempDir,
     procs: Vec<Option<Child>>,
+    extra: Vec<String>,
 }
 
 fn emulator() -> PathBuf {
@@ -37,13 +38,18 @@ fn emulator() -> PathBuf {
 impl Cards {
     /// Four fresh cards with serials DEEM1000{1..4}, signing with the given delays.
     fn new(ec_ms: u64) -> Cards {
+        Cards::with(ec_ms, &[])
+    }
+
+    /// Four fresh cards, each emulator started with `extra` arguments as well.
+    fn with(ec_ms: u64, extra: &[&str]) -> Cards {
         require("pcscd", "pcscd");
         require("sc-hsm-tool", "opensc");
         assert!(Path::new("/usr/lib/pcsc/drivers/serial/libifdvpcd.so").exists(), "install vsmartcard-vpcd (scripts/test.sh does)");
         let (ok, out) = run(Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pcscd-vpcd.sh")).arg("start"));
         assert!(ok, "pcscd with vpcd could not be started: {out}");
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut cards = Cards { dir, procs: Vec::new() };
+        let mut cards = Cards { dir, procs: Vec::new(), extra: extra.iter().map(|s| (*s).to_owned()).collect() };
         for i in 0..4 {
             let child = cards.spawn(i, ec_ms);
             cards.procs.push(Some(child));
@@ -73,6 +79,7 @@ impl Cards {
             .arg(self.dir.path().join(format!("card{i}.json")))
             .arg("--events")
             .arg(self.events(i))
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -162,6 +169,12 @@ fn kcv(serial: &str) -> String {
 
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The first JSON value in a command's output (stdout comes before the prompts on stderr).
+fn first_json(out: &str) -> serde_json::Value {
+    let start = out.find('{').unwrap_or_else(|| panic!("no JSON in: {out}"));
+    serde_json::Deserializer::from_str(&out[start..]).into_iter::<serde_json::Value>().next().expect("a JSON value").expect("valid JSON")
+}
+
 #[test]
 fn opensc_referee_ceremony_commands_and_cross_checks() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -179,7 +192,10 @@ fn opensc_referee_ceremony_commands_and_cross_checks() {
 
     // hwsigner initialises card 2 and imports OpenSC's share: same DKEK.
     let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10002", "--dkek-shares", "1"], &[SO, PIN, PIN]);
-    assert!(ok, "{out}");
+    assert!(
+        ok && out.contains("initialised card DEEM10002") && out.contains("import pending") && !out.contains('{'),
+        "text for people: {out}"
+    );
     let (ok, out) = answered(&["ceremony", "dkek-share", "import", &s1t, "-r", "serial:DEEM10002"], &["wrong-password"]);
     assert!(
         !ok && out.contains("s1.pbe") && !out.contains("wrong-password"),
@@ -198,8 +214,9 @@ fn opensc_referee_ceremony_commands_and_cross_checks() {
     assert!(out.contains(&kcv3) && kcv3 != kcv1, "share made by hwsigner imported by sc-hsm-tool: {out}");
 
     // A share for another DKEK is refused before anything is imported.
-    let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10004", "--dkek-shares", "1"], &[SO, PIN, PIN]);
+    let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10004", "--dkek-shares", "1", "--json"], &[SO, PIN, PIN]);
     assert!(ok, "{out}");
+    assert_eq!(first_json(&out)["serial"], "DEEM10004", "JSON when asked: {out}");
     let (ok, out) =
         answered(&["ceremony", "dkek-share", "import", &s2t, "-r", "serial:DEEM10004", "--expect-kcv", &kcv1], &["officer-two"]);
     assert!(!ok && out.contains("another DKEK") && out.contains("nothing was imported"), "{out}");
@@ -270,9 +287,14 @@ fn opensc_referee_ceremony_commands_and_cross_checks() {
     assert!(card_json("DEEM10003")["keys"].as_array().expect("keys").is_empty());
 
     // Clone with proof; a wrong SO-PIN shows the tries left; initialised cards are not wiped by accident.
-    let (ok, out) =
-        answered(&["ceremony", "clone", "--from", "serial:DEEM10001", "--to", "serial:DEEM10002", "--key", "oscgen"], &[PIN, PIN]);
-    assert!(ok && out.contains("DEEM10002"), "{out}");
+    let clone = ["ceremony", "clone", "--from", "serial:DEEM10001", "--to", "serial:DEEM10002", "--key", "oscgen"];
+    let (ok, out) = answered(&clone, &[PIN, PIN]);
+    assert!(ok && out.contains("cloned under DKEK") && out.contains("card DEEM10002: key id") && !out.contains('{'), "{out}");
+    // Again, with JSON: the clone is there already and is reported as such.
+    let (ok, out) = answered(&[&clone[..], &["--json"]].concat(), &[PIN, PIN]);
+    assert!(ok, "{out}");
+    let rep = first_json(&out);
+    assert!(rep["kcv"] == kcv1.as_str() && rep["targets"][0][0] == "DEEM10002", "JSON when asked: {out}");
     let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10001", "--dkek-shares", "1"], &[SO, PIN, PIN]);
     assert!(!ok && out.contains("--wipe"), "no wipe without confirmation: {out}");
     let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10001", "--wipe"], &["0000000000000000", PIN, PIN]);
@@ -357,13 +379,23 @@ fn scripted_ceremony_then_four_cloned_cards_sign_a_zone() {
     let (ok, out) = answered(&args, &answers);
     assert!(ok, "first-ksk ceremony: {out}");
     assert!(out.contains("ceremony complete") && out.contains("IN DS "), "{out}");
+    let words = out.lines().skip_while(|l| !l.contains("read aloud")).nth(1).expect("words").trim().to_owned();
     let kcv = kcv("DEEM10001");
     assert_eq!(kcv, self::kcv("DEEM10002"));
+    let text = std::fs::read_to_string(&transcript).expect("transcript");
+    assert!(text.contains("\"primary\":\"serial:DEEM10001\"") && text.contains("\"end\":\"complete\""), "--set recorded, closed: {text}");
+    assert_eq!(text.matches(&format!("\"kcv\":\"{kcv}\"")).count(), 3, "the KCV recorded for both cards and the clone: {text}");
 
-    // The transcript verifies, and one changed byte is found.
-    let (ok, out) =
-        run(&mut hwsigner(&["ceremony", "verify-transcript", script.to_str().expect("path"), transcript.to_str().expect("path")]));
-    assert!(ok && out.contains("transcript intact"), "{out}");
+    // The transcript verifies against the paper words, and one changed byte is found.
+    let (ok, out) = run(&mut hwsigner(&[
+        "ceremony",
+        "verify-transcript",
+        script.to_str().expect("path"),
+        transcript.to_str().expect("path"),
+        "--expect",
+        &words,
+    ]));
+    assert!(ok && out.contains("transcript intact") && out.contains("matches the words on the paper record"), "{out}");
     let mut bytes = std::fs::read(&transcript).expect("transcript");
     let at = bytes.windows(9).position(|w| w == b"DEEM10001").expect("serial in transcript") + 8;
     bytes[at] = b'9';
@@ -471,4 +503,153 @@ impl Drop for StoppedPcscd {
     fn drop(&mut self) {
         let _ = Command::new("pkill").args(["-CONT", "-x", "pcscd"]).status();
     }
+}
+
+/// KCVs as the CLI prints them.
+fn hex_kcv(share: &[u8]) -> String {
+    data_encoding::HEXUPPER.encode(&hwsigner::smartcard::dkek::share_kcv(share).expect("32-byte share"))
+}
+
+const ZERO_KCV: &str = "66687AADF862BD77";
+
+#[test]
+fn dkek_shares_that_repeat_or_cancel_are_refused() {
+    use hwsigner::smartcard::pbe;
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Cards whose random generator answers 00 01 02 ...: fully predictable.
+    let cards = Cards::with(0, &["--counting-challenge"]);
+    let a = cards.path("a.pbe");
+    let at = a.display().to_string();
+
+    // A share made with the card's generator is not the card's bytes: the host's randomness is mixed in.
+    let (ok, out) = answered(&["ceremony", "dkek-share", "create", &at, "-r", "serial:DEEM10001"], &["officer-one", "officer-one"]);
+    assert!(ok, "{out}");
+    let share = pbe::open_share(&std::fs::read(&a).expect("share file"), b"officer-one").expect("open the share");
+    let counting: Vec<u8> = (0u8..32).collect();
+    assert_ne!(share.as_slice(), counting.as_slice(), "the share is the predictable card's GET CHALLENGE output");
+    let ka = hex_kcv(&share);
+    assert!(out.contains(&format!("share key check value {ka}")), "the share's KCV is shown: {out}");
+
+    // The same 32 bytes under another password: a second file, different on
+    // disk, whose share cancels the first.
+    let b = cards.path("b.pbe");
+    let bt = b.display().to_string();
+    std::fs::write(&b, pbe::seal_share(&share, b"officer-two", pbe::new_salt().expect("salt")).expect("seal")).expect("write");
+    assert_ne!(std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
+
+    let (ok, out) = answered(&["ceremony", "init", "-r", "serial:DEEM10002", "--dkek-shares", "2"], &[SO, PIN, PIN]);
+    assert!(ok, "{out}");
+    let (ok, out) = answered(&["ceremony", "dkek-share", "import", &at, "-r", "serial:DEEM10002"], &["officer-one"]);
+    assert!(ok && out.contains("1 of 2 still missing"), "{out}");
+    // The same share file twice, then the twin file: both refused before import, naming the KCVs.
+    for (file, pw) in [(&at, "officer-one"), (&bt, "officer-two")] {
+        let (ok, out) = answered(&["ceremony", "dkek-share", "import", file, "-r", "serial:DEEM10002"], &[pw]);
+        assert!(
+            !ok && out.contains(&format!("share (KCV {ka})")) && out.contains(ZERO_KCV) && out.contains("nothing was imported"),
+            "{file}: a share that cancels the DKEK so far is refused: {out}"
+        );
+        assert_eq!(card_json("DEEM10002")["dkek"]["outstanding"], 1, "nothing imported");
+    }
+
+    // sc-hsm-tool does not check: it imports the share twice into a
+    // three-share card, whose DKEK so far is then the all-zero key. hwsigner
+    // sees that in the card's KCV and adds no share to it.
+    tool("sc-hsm-tool", &["-r", "2", "--initialize", "--so-pin", SO, "--pin", PIN, "--dkek-shares", "3"]);
+    for _ in 0..2 {
+        tool("sc-hsm-tool", &["-r", "2", "--import-dkek-share", &at, "--password", "officer-one"]);
+    }
+    assert_eq!(kcv("DEEM10003"), ZERO_KCV, "the emulator reports the KCV of the shares so far");
+    let (ok, out) = answered(&["ceremony", "dkek-share", "import", &bt, "-r", "serial:DEEM10003"], &["officer-two"]);
+    assert!(!ok && out.contains("cancel each other") && out.contains(ZERO_KCV) && out.contains("nothing was imported"), "{out}");
+    assert_eq!(card_json("DEEM10003")["dkek"]["outstanding"], 1, "nothing imported");
+
+    // A two-share card completed by sc-hsm-tool with one share twice holds the
+    // all-zero DKEK: listed as such, and no key is made under it.
+    tool("sc-hsm-tool", &["-r", "3", "--initialize", "--so-pin", SO, "--pin", PIN, "--dkek-shares", "2"]);
+    for _ in 0..2 {
+        tool("sc-hsm-tool", &["-r", "3", "--import-dkek-share", &at, "--password", "officer-one"]);
+    }
+    let (ok, out) = run(&mut hwsigner(&["ceremony", "list"]));
+    assert!(ok && out.contains(&format!("KCV {ZERO_KCV}: THE ALL-ZERO KEY")), "{out}");
+    let (ok, out) = answered(&["ceremony", "keygen", "-r", "serial:DEEM10004", "--zone", "example.", "--label", "k"], &[PIN]);
+    assert!(!ok && out.contains("all-zero key") && out.contains(ZERO_KCV), "{out}");
+    assert!(card_json("DEEM10004")["keys"].as_array().expect("keys").is_empty(), "no key made");
+}
+
+/// A script that needs no card: what the transcript records and how
+/// `verify-transcript` judges it when intact, edited, cut short or emptied.
+#[test]
+fn transcripts_record_the_ceremony_and_show_every_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("witness.toml");
+    std::fs::write(
+        &script,
+        "version = 1\ntitle = \"Witness only\"\nofficers = []\nwitness = \"wendy\"\n\n[[step]]\ntitle = \"Seals\"\nactor = \"wendy\"\naction = \"confirm\"\ntext = \"Seals of the safe at {site} in room {room} are intact.\"\n",
+    )
+    .expect("script");
+    let st = script.to_str().expect("path");
+    let path = |n: &str| dir.path().join(n).display().to_string();
+    let verify = |t: &str, extra: &[&str]| run(&mut hwsigner(&[&["ceremony", "verify-transcript", st, t][..], extra].concat()));
+
+    // A complete ceremony: --set values and the variable asked for are recorded.
+    let t = path("t.jsonl");
+    let (ok, out) = answered(&["ceremony", "run", st, "--transcript", &t, "--set", "site=lab-3"], &["B.12", "yes"]);
+    assert!(ok && out.contains("ceremony complete"), "{out}");
+    let words = out.lines().skip_while(|l| !l.contains("read aloud")).nth(1).expect("words").trim().to_owned();
+    assert_eq!(words.split_whitespace().count(), 4, "16 words in four groups: {words}");
+    assert!(!out.contains("\"confirmed\""), "people get text, not JSON: {out}");
+    let text = std::fs::read_to_string(&t).expect("transcript");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("{\"version\":1,") && lines[0].contains("\"set\":{\"site\":\"lab-3\"}"), "{}", lines[0]);
+    assert!(lines[1].contains("\"variables_asked\":{\"room\":\"B.12\"}"), "{}", lines[1]);
+    assert!(lines[2].contains("\"end\":\"complete\""), "{}", lines[2]);
+
+    let (ok, out) = verify(&t, &[]);
+    assert!(ok && out.contains("transcript intact") && out.contains("completed") && out.contains(&words), "{out}");
+    let (ok, out) = verify(&t, &["--expect", &words.to_uppercase()]);
+    assert!(ok && out.contains("matches the words on the paper record"), "{out}");
+    let mut wrong: Vec<String> = words.split('-').map(str::to_owned).collect();
+    wrong[0] = if wrong[0] == "babab" { "babad".into() } else { "babab".into() };
+    let wrong = wrong.join("-");
+    let (ok, out) = verify(&t, &["--expect", &wrong]);
+    assert!(!ok && out.contains(&words) && out.contains(&wrong) && out.contains("does not match the paper record"), "{out}");
+
+    // Damaged copies, each reported with its reason and a failing exit status.
+    let damaged = |name: &str, bytes: &[u8]| {
+        let p = path(name);
+        std::fs::write(&p, bytes).expect("write");
+        verify(&p, &[])
+    };
+    let edited = text.replacen("lab-3", "lab-4", 1);
+    let (ok, out) = damaged("edited.jsonl", edited.as_bytes());
+    assert!(!ok && out.contains(":1:") && out.contains("does not match its hash"), "edited byte: {out}");
+    let (ok, out) = damaged("cut.jsonl", &text.as_bytes()[..text.len() - 5]);
+    assert!(!ok && out.contains(":3:") && out.contains("last line is incomplete"), "last line cut: {out}");
+    let without_last: String = lines[..2].iter().map(|l| format!("{l}\n")).collect();
+    let (ok, out) = damaged("short.jsonl", without_last.as_bytes());
+    assert!(!ok && out.contains("incomplete: no closing entry"), "last entry removed: {out}");
+    let (ok, out) = damaged("empty.jsonl", b"");
+    assert!(!ok && out.contains("empty"), "empty file: {out}");
+    let (ok, out) = verify(&t, &["--expect", &words]);
+    assert!(ok, "the original is untouched: {out}");
+
+    // An aborted ceremony is closed as aborted and says so.
+    let ta = path("aborted.jsonl");
+    let (ok, out) = answered(&["ceremony", "run", st, "--transcript", &ta, "--set", "site=lab-3", "--set", "room=B.12"], &["no"]);
+    assert!(!ok && out.contains("did not confirm"), "{out}");
+    assert!(std::fs::read_to_string(&ta).expect("transcript").contains("\"end\":\"aborted\""));
+    let (ok, out) = verify(&ta, &[]);
+    assert!(ok && out.contains("ABORTED (step 1: wendy did not confirm)"), "{out}");
+
+    // A secret-looking variable is refused before anything is written.
+    let tp = path("pin.jsonl");
+    let (ok, out) = answered(&["ceremony", "run", st, "--transcript", &tp, "--set", "user_pin=648219"], &[]);
+    assert!(!ok && out.contains("--set user_pin") && out.contains("looks like a secret"), "{out}");
+    assert!(!Path::new(&tp).exists());
+
+    // A script of an unknown format version is refused.
+    let v2 = dir.path().join("v2.toml");
+    std::fs::write(&v2, std::fs::read_to_string(&script).expect("script").replace("version = 1", "version = 2")).expect("v2");
+    let (ok, out) = answered(&["ceremony", "run", v2.to_str().expect("path"), "--transcript", &path("v2.jsonl")], &[]);
+    assert!(!ok && out.contains("script format version 2 is not known"), "{out}");
 }

@@ -41,7 +41,20 @@ pub enum CeremonyError {
     /// A clone does not sign like its original.
     #[error("{0}")]
     CloneMismatch(String),
+    /// A DKEK share, or the DKEK on a card, is refused; the message names the KCVs.
+    #[error("{context}: {source}; {consequence}")]
+    UnsafeDkek {
+        /// The reader and file.
+        context: String,
+        /// What is wrong.
+        source: dkek::UnsafeDkek,
+        /// What happened to the card.
+        consequence: &'static str,
+    },
 }
+
+/// What an officer is told when a card's DKEK is unsafe after an import.
+const REINITIALISE: &str = "the card holds this DKEK now: initialise it again (`hwsigner ceremony init --wipe`) and import distinct shares";
 
 /// What a card looks like to the officers.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -121,10 +134,9 @@ fn describe_card(hsm: &ScHsm) -> Result<CardReport, CeremonyError> {
     let serial = hsm.serial()?;
     let so = hsm.so_pin_tries()?;
     let initialized = so.is_some();
-    // A blocked PIN has no tries left; it must not read as "verified" (None).
     let pin_tries = if initialized {
         match hsm.pin_status() {
-            Ok(left) => left,
+            Ok(t) => t,
             Err(CardError::PinBlocked { .. }) => Some(0),
             Err(e) => return Err(e.into()),
         }
@@ -183,10 +195,15 @@ pub fn init(
         && !wipe
     {
         {
+            // The refusal stands whether or not the keys can be counted (they
+            // need no PIN to list, but a damaged file can hide them).
+            let holds = match hsm.keys() {
+                Ok(k) => format!("holds {} key(s)", k.len()),
+                Err(e) => format!("its keys could not be listed ({e})"),
+            };
             return Err(CeremonyError::Refused(format!(
-                "{reader}: card {} is initialised and holds {}; initialising erases them all. Pass --wipe to confirm (SO-PIN tries left: {left})",
-                hsm.serial()?,
-                hsm.keys().map_or_else(|e| format!("keys that cannot be listed ({e})"), |k| format!("{} key(s)", k.len()))
+                "{reader}: card {} is initialised and {holds}; initialising erases them all. Pass --wipe to confirm (SO-PIN tries left: {left})",
+                hsm.serial()?
             )));
         }
     }
@@ -200,29 +217,29 @@ pub fn init(
 }
 
 /// Creates a DKEK share file compatible with sc-hsm-tool (`.pbe`): 32 random
-/// bytes (from the card when a reader is given) sealed under `password`.
+/// bytes sealed under `password`. With a reader, the card's random generator
+/// is mixed with the host's ([`dkek::new_share`] says why). Returns the
+/// share's KCV, which the card shows after importing it alone.
 ///
 /// # Errors
 /// The file exists; the card or the file fails.
-pub fn create_share(out: &Path, password: &[u8], reader: Option<&str>) -> Result<(), CeremonyError> {
-    let (share, salt) = match reader {
+pub fn create_share(out: &Path, password: &[u8], reader: Option<&str>) -> Result<[u8; 8], CeremonyError> {
+    let share_err = |source| CeremonyError::Share { path: out.display().to_string(), source };
+    let random_err = |e: dkek::DkekError| CeremonyError::Refused(format!("{}: {e}", out.display()));
+    let share = match reader {
         Some(r) => {
             let hsm = ScHsm::connect(r)?;
-            let bytes = zeroize::Zeroizing::new(hsm.challenge(40)?);
-            let mut salt = [0u8; 8];
-            salt.copy_from_slice(&bytes[32..40]);
-            (zeroize::Zeroizing::new(bytes[..32].to_vec()), salt)
+            let card = zeroize::Zeroizing::new(hsm.challenge(dkek::DKEK_LEN)?);
+            dkek::new_share(Some(&card)).map_err(random_err)?
         }
-        None => {
-            let mut share = zeroize::Zeroizing::new(vec![0u8; 32]);
-            openssl::rand::rand_bytes(&mut share).map_err(|e| CeremonyError::Refused(format!("random generator: {e}")))?;
-            let salt = pbe::new_salt().map_err(|source| CeremonyError::Share { path: out.display().to_string(), source })?;
-            (share, salt)
-        }
+        None => dkek::new_share(None).map_err(random_err)?,
     };
-    let sealed =
-        pbe::seal_share(&share, password, salt).map_err(|source| CeremonyError::Share { path: out.display().to_string(), source })?;
-    write_new(out, &sealed)
+    // The salt is public (it is in the file), so the host's generator alone serves.
+    let salt = pbe::new_salt().map_err(share_err)?;
+    let kcv = dkek::share_kcv(&share[..]).map_err(random_err)?;
+    let sealed = pbe::seal_share(&share[..], password, salt).map_err(share_err)?;
+    write_new(out, &sealed)?;
+    Ok(kcv)
 }
 
 /// Shares and wrapped keys: never replaced, 0600, fsync'd (the project's one atomic-write helper).
@@ -231,8 +248,7 @@ fn write_new(out: &Path, bytes: &[u8]) -> Result<(), CeremonyError> {
         .map_err(|e| CeremonyError::Io { path: out.display().to_string(), source: e.into_io() })
 }
 
-/// The KCV a share file would give on a card with no other share: lets an
-/// officer check a share before importing it, and compare across cards.
+/// Opens a share file with its password and returns the 32-byte share.
 ///
 /// # Errors
 /// Wrong password, malformed file.
@@ -241,14 +257,38 @@ pub fn open_share(file: &Path, password: &[u8]) -> Result<crate::secret::SecretB
     pbe::open_share(&bytes, password).map_err(|source| CeremonyError::Share { path: file.display().to_string(), source })
 }
 
-/// Imports a share into the card; returns the DKEK state (the KCV is final when nothing is outstanding).
+/// A share imported into a card.
+#[derive(Debug, Clone, Copy)]
+pub struct ShareImport {
+    /// The card's DKEK state afterwards (the KCV is final when nothing is outstanding).
+    pub status: DkekStatus,
+    /// The share's own KCV.
+    pub share_kcv: [u8; 8],
+}
+
+/// Imports a share into the card. `known` holds the KCVs of shares imported
+/// into this card earlier in the same ceremony (the host saw them pass).
+///
+/// Refused before anything is imported: a share that repeats one in `known`,
+/// or that would make the all-zero DKEK (it equals the XOR of what the card
+/// holds), or a card whose shares so far already cancel. Checked on the card's
+/// own answer afterwards: the all-zero DKEK, or one equal to a single share.
 ///
 /// # Errors
-/// Wrong password (nothing imported), no share outstanding, card errors.
-pub fn import_share(reader: &str, file: &Path, password: &[u8], expect_kcv: Option<&str>) -> Result<DkekStatus, CeremonyError> {
+/// Wrong password (nothing imported), no share outstanding, an unsafe share
+/// or DKEK ([`CeremonyError::UnsafeDkek`]), card errors.
+pub fn import_share(
+    reader: &str,
+    file: &Path,
+    password: &[u8],
+    expect_kcv: Option<&str>,
+    known: &[[u8; 8]],
+) -> Result<ShareImport, CeremonyError> {
     let share = open_share(file, password)?;
+    let share_kcv = dkek::share_kcv(&share).map_err(|e| CeremonyError::Refused(format!("{}: {e}", file.display())))?;
     let hsm = ScHsm::connect(reader)?;
     let before = hsm.dkek_status()?;
+    let context = || format!("{reader}: {}", file.display());
     if before.total == 0 {
         return Err(CeremonyError::Refused(format!("{reader}: the card was initialised without DKEK shares; it cannot take one")));
     }
@@ -271,7 +311,18 @@ pub fn import_share(reader: &str, file: &Path, password: &[u8], expect_kcv: Opti
             )));
         }
     }
+    let imported = before.total.saturating_sub(before.outstanding);
+    dkek::check_before_import(&share_kcv, imported, &before.kcv, known).map_err(|source| CeremonyError::UnsafeDkek {
+        context: context(),
+        source,
+        consequence: "nothing was imported",
+    })?;
     let after = hsm.import_dkek_share(&share)?;
+    dkek::check_after_import(&share_kcv, imported, &after.kcv, known).map_err(|source| CeremonyError::UnsafeDkek {
+        context: context(),
+        source,
+        consequence: REINITIALISE,
+    })?;
     if let Some(want) = expect_kcv
         && after.outstanding == 0
         && !data_encoding::HEXUPPER.encode(&after.kcv).eq_ignore_ascii_case(want)
@@ -281,7 +332,7 @@ pub fn import_share(reader: &str, file: &Path, password: &[u8], expect_kcv: Opti
             data_encoding::HEXUPPER.encode(&after.kcv)
         )));
     }
-    Ok(after)
+    Ok(ShareImport { status: after, share_kcv })
 }
 
 /// Generates a key on the card and returns what to publish.
@@ -300,6 +351,12 @@ pub fn keygen(
     label: &str,
 ) -> Result<PublishedKey, CeremonyError> {
     let hsm = ScHsm::connect(reader)?;
+    // A key made under the all-zero DKEK can be exported and opened by anyone
+    // who holds the card and its PIN.
+    let d = hsm.dkek_status()?;
+    if d.total > 0 && d.outstanding == 0 {
+        refuse_zero_dkek(&hsm, &d)?;
+    }
     hsm.login(pin)?;
     if hsm.keys()?.iter().any(|k| k.label == label) {
         return Err(CeremonyError::Refused(format!("{reader}: a key labelled '{label}' exists already")));
@@ -362,7 +419,19 @@ fn require_dkek(hsm: &ScHsm) -> Result<[u8; 8], CeremonyError> {
             s.total
         )));
     }
+    refuse_zero_dkek(hsm, &s)?;
     Ok(s.kcv)
+}
+
+fn refuse_zero_dkek(hsm: &ScHsm, s: &DkekStatus) -> Result<(), CeremonyError> {
+    if s.kcv == dkek::ZERO_KCV {
+        return Err(CeremonyError::UnsafeDkek {
+            context: hsm.reader().to_owned(),
+            source: dkek::UnsafeDkek::ZeroDkek,
+            consequence: "initialise the card again (`hwsigner ceremony init --wipe`) and import distinct shares",
+        });
+    }
+    Ok(())
 }
 
 /// Signs a fresh challenge with the key on `hsm` and checks it against the
@@ -508,13 +577,13 @@ pub fn resolve_reader(spec: &str) -> Result<String, CeremonyError> {
     let Some(serial) = spec.strip_prefix("serial:") else { return Ok(spec.to_owned()) };
     let mut present = Vec::new();
     for r in readers()?.into_iter().filter(|r| r.card) {
-        if let Ok(hsm) = ScHsm::connect(&r.name)
-            && let Ok(s) = hsm.serial()
-        {
-            if s == serial {
-                return Ok(r.name);
-            }
-            present.push(format!("{s} in {}", r.name));
+        // A card that does not answer is not the one asked for; it is named
+        // with its error, so an officer sees why a card in a reader was passed over.
+        match ScHsm::connect(&r.name).and_then(|hsm| hsm.serial()) {
+            Ok(s) if s == serial => return Ok(r.name),
+            Ok(s) => present.push(format!("{s} in {}", r.name)),
+            Err(CardError::NotScHsm(_)) => present.push(format!("a card that is not a SmartCard-HSM in {}", r.name)),
+            Err(e) => present.push(format!("an unreadable card in {} ({e})", r.name)),
         }
     }
     Err(CeremonyError::Refused(format!(

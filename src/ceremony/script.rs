@@ -3,16 +3,25 @@
 //! walks the people through them and records every step in the transcript.
 //!
 //! Values in braces (`{card1}`) are variables: from the script's `[vars]`,
-//! from `--set name=value`, or asked for when first needed.
+//! from `--set name=value`, or asked for when first needed. Variables are
+//! never secrets (PINs and passwords are asked for without echo by the steps
+//! that need them), so the transcript records them; a `--set` name that looks
+//! like a secret is refused.
+//!
+//! Scripts carry `version = 1` ([`SCRIPT_VERSION`]); a script without one is
+//! read as version 1 (the format had no other version before), with a notice.
 
 use super::ops::{self, CeremonyError};
-use super::transcript::{Transcript, TranscriptError, words};
+use super::transcript::{End, Transcript, TranscriptError, words};
 use crate::dns::algorithm::Algorithm;
 use crate::secret::{Prompter, Secret, SecretError};
 use crate::sign::Role;
 use crate::smartcard::shamir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// The ceremony script format this code reads.
+pub const SCRIPT_VERSION: u32 = 1;
 
 /// Script errors, naming the script and step.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +47,14 @@ pub enum ScriptError {
     /// The transcript could not be written.
     #[error(transparent)]
     Transcript(#[from] TranscriptError),
+    /// A `--set` variable is refused.
+    #[error("--set {name}: {reason}")]
+    Set {
+        /// The variable.
+        name: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// One step.
@@ -142,6 +159,8 @@ pub struct Step {
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Script {
+    /// Format version ([`SCRIPT_VERSION`]); absent in scripts written before versions.
+    pub version: Option<u32>,
     /// Title.
     pub title: String,
     /// What the ceremony achieves.
@@ -166,17 +185,33 @@ impl Script {
     /// # Errors
     /// Unreadable file, TOML error, an actor who is not listed.
     pub fn load(path: &Path) -> Result<(Self, Vec<u8>), ScriptError> {
-        let bytes = std::fs::read(path).map_err(|e| ScriptError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
-        let text = String::from_utf8_lossy(&bytes);
-        let script: Script = toml::from_str(&text).map_err(|e| ScriptError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let parse = |message: String| ScriptError::Parse { path: path.to_path_buf(), message };
+        let bytes = std::fs::read(path).map_err(|e| parse(e.to_string()))?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| parse(format!("not UTF-8 text ({e})")))?;
+        // The version is read first, so that a newer script is refused for
+        // its version rather than for the keys this code does not know.
+        let raw: toml::Table = toml::from_str(text).map_err(|e| parse(e.to_string()))?;
+        match raw.get("version") {
+            None => {}
+            Some(toml::Value::Integer(v)) if *v == i64::from(SCRIPT_VERSION) => {}
+            Some(v) => {
+                return Err(parse(format!(
+                    "script format version {v} is not known to this hwsigner (it reads version {SCRIPT_VERSION}); use the hwsigner the script was written for"
+                )));
+            }
+        }
+        let script: Script = toml::from_str(text).map_err(|e| parse(e.to_string()))?;
         // serde cannot refuse unknown keys through a flattened, tagged enum, so
         // a misspelt key (which would silently fall back to a default) is caught here.
-        let raw: toml::Table =
-            toml::from_str(&text).map_err(|e| ScriptError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
-        let steps = raw.get("step").and_then(toml::Value::as_array).cloned().unwrap_or_default();
+        let steps = match raw.get("step") {
+            Some(toml::Value::Array(a)) => a.as_slice(),
+            // The typed parse above requires `step`, so this is not reached; no steps then.
+            _ => &[],
+        };
         for (i, st) in steps.iter().enumerate() {
             let Some(t) = st.as_table() else { continue };
-            let action = t.get("action").and_then(toml::Value::as_str).unwrap_or("");
+            // The typed parse above refused a step without a known action.
+            let action = t.get("action").and_then(toml::Value::as_str).unwrap_or_default();
             let allowed: &[&str] = match action {
                 "list" => &[],
                 "confirm" => &["text"],
@@ -215,6 +250,10 @@ impl Script {
 
 struct Runner<'a> {
     vars: BTreeMap<String, String>,
+    /// Variables asked for during the current step, recorded with its output.
+    asked: BTreeMap<String, String>,
+    /// KCVs of the DKEK shares imported into each card (by reader) in this ceremony.
+    shares: BTreeMap<String, Vec<[u8; 8]>>,
     prompter: &'a mut Prompter,
 }
 
@@ -235,6 +274,7 @@ impl Runner<'_> {
                 None => {
                     let v = self.prompter.answer(&format!("value for {name}"))?;
                     self.vars.insert(name.to_owned(), v.clone());
+                    self.asked.insert(name.to_owned(), v.clone());
                     v
                 }
             };
@@ -258,14 +298,13 @@ impl Runner<'_> {
         let actor = step.actor.as_str();
         Ok(match &step.action {
             Action::List => {
-                let cards: Vec<serde_json::Value> = ops::list()
-                    .map_err(boxed)?
-                    .into_iter()
-                    .map(|(r, c)| match c {
-                        Ok(c) => json(&c),
-                        Err(e) => Ok(serde_json::json!({ "reader": r, "card": e.to_string() })),
-                    })
-                    .collect::<Result<_, _>>()?;
+                let mut cards = Vec::new();
+                for (r, c) in ops::list().map_err(boxed)? {
+                    cards.push(match c {
+                        Ok(c) => json(&c)?,
+                        Err(e) => serde_json::json!({ "reader": r, "card": e.to_string() }),
+                    });
+                }
                 serde_json::Value::Array(cards)
             }
             Action::Confirm { text } => {
@@ -281,7 +320,10 @@ impl Runner<'_> {
                 let reader = self.reader(reader)?;
                 let so = self.secret(actor, &format!("SO-PIN for the card in {reader} (16 hex digits)"))?;
                 let pin = self.prompter.new_secret(&format!("[{actor}] new user PIN for the card in {reader}")).map_err(boxed)?;
-                json(&ops::init(&reader, &so, &pin, *retries, *dkek_shares, *wipe).map_err(boxed)?)?
+                let report = ops::init(&reader, &so, &pin, *retries, *dkek_shares, *wipe).map_err(boxed)?;
+                // A new DKEK begins: shares imported before are no longer in this card.
+                self.shares.remove(&reader);
+                json(&report)?
             }
             Action::DkekShareCreate { file, reader, password_shares } => {
                 let file = PathBuf::from(self.expand(file).map_err(boxed)?);
@@ -293,14 +335,14 @@ impl Runner<'_> {
                     None => {
                         let pw =
                             self.prompter.new_secret(&format!("[{actor}] password for DKEK share {}", file.display())).map_err(boxed)?;
-                        ops::create_share(&file, pw.expose().as_bytes(), reader.as_deref()).map_err(boxed)?;
-                        serde_json::json!({ "file": file.display().to_string(), "protection": "password" })
+                        let kcv = ops::create_share(&file, pw.expose().as_bytes(), reader.as_deref()).map_err(boxed)?;
+                        serde_json::json!({ "file": file.display().to_string(), "protection": "password", "share_kcv": data_encoding::HEXUPPER.encode(&kcv), "random": random_source(reader.as_deref()) })
                     }
                     Some(tn) => {
                         let (t, n) = parse_tn(tn).map_err(boxed)?;
                         let pw = shamir::new_password().map_err(boxed)?;
                         let shares = shamir::split(&pw, t, n).map_err(boxed)?;
-                        ops::create_share(&file, &pw, reader.as_deref()).map_err(boxed)?;
+                        let kcv = ops::create_share(&file, &pw, reader.as_deref()).map_err(boxed)?;
                         for s in &shares {
                             eprintln!(
                                 "--- password share {} of {n} (threshold {t}): hand to its officer, then clear the screen ---\n{s}",
@@ -308,7 +350,7 @@ impl Runner<'_> {
                             );
                             self.prompter.answer("press enter when the share has been written down").map_err(boxed)?;
                         }
-                        serde_json::json!({ "file": file.display().to_string(), "protection": format!("{t} of {n} password shares"), "prime": shares.first().map(shamir::PasswordShare::prime_hex) })
+                        serde_json::json!({ "file": file.display().to_string(), "protection": format!("{t} of {n} password shares"), "prime": shares.first().map(shamir::PasswordShare::prime_hex), "share_kcv": data_encoding::HEXUPPER.encode(&kcv), "random": random_source(reader.as_deref()) })
                     }
                 }
             }
@@ -319,10 +361,12 @@ impl Runner<'_> {
                     Some(w) => Some(self.expand(w).map_err(boxed)?),
                     None => None,
                 };
-                let status = match password_shares {
+                // No entry: no share has gone into this card during this ceremony.
+                let known = self.shares.get(&reader).cloned().unwrap_or_default();
+                let imported = match password_shares {
                     None => {
                         let pw = self.secret(actor, &format!("password of DKEK share {}", file.display()))?;
-                        ops::import_share(&reader, &file, pw.expose().as_bytes(), want.as_deref()).map_err(boxed)?
+                        ops::import_share(&reader, &file, pw.expose().as_bytes(), want.as_deref(), &known).map_err(boxed)?
                     }
                     Some(k) => {
                         let mut shares = Vec::new();
@@ -333,14 +377,16 @@ impl Runner<'_> {
                             shares.push(shamir::PasswordShare::parse(&prime, &id, value.expose()).map_err(boxed)?);
                         }
                         let pw = shamir::combine(&shares).map_err(boxed)?;
-                        ops::import_share(&reader, &file, &pw, want.as_deref()).map_err(boxed)?
+                        ops::import_share(&reader, &file, &pw, want.as_deref(), &known).map_err(boxed)?
                     }
                 };
+                self.shares.entry(reader.clone()).or_default().push(imported.share_kcv);
+                let status = imported.status;
                 let kcv = data_encoding::HEXUPPER.encode(&status.kcv);
                 if status.outstanding == 0 {
                     self.vars.entry("kcv".into()).or_insert_with(|| kcv.clone());
                 }
-                serde_json::json!({ "reader": reader, "dkek_total": status.total, "dkek_outstanding": status.outstanding, "kcv": if status.outstanding == 0 { kcv } else { String::new() } })
+                serde_json::json!({ "reader": reader, "share_kcv": data_encoding::HEXUPPER.encode(&imported.share_kcv), "dkek_total": status.total, "dkek_outstanding": status.outstanding, "kcv": if status.outstanding == 0 { kcv } else { String::new() } })
             }
             Action::Keygen { reader, zone, role, algorithm, bits, label } => {
                 let reader = self.reader(reader)?;
@@ -389,10 +435,91 @@ impl Runner<'_> {
     }
 }
 
-/// A step's output for the transcript. Failing to represent it is the step's
-/// error: a `null` in its place would be a transcript that records nothing.
-fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, serde_json::Error> {
-    serde_json::to_value(v)
+fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+    serde_json::to_value(v).map_err(boxed)
+}
+
+fn random_source(reader: Option<&str>) -> String {
+    match reader {
+        Some(r) => format!("the card in {r} mixed with the host's"),
+        None => "the host's".into(),
+    }
+}
+
+/// Parts of names that mark a secret; such values belong at a prompt without echo.
+const SECRET_WORDS: &[&str] = &["pin", "password", "passwd", "passphrase", "pwd", "secret", "share_value", "sharevalue"];
+
+/// Refuses a `--set` name that looks like a secret: its value would be on the
+/// command line (visible to every user in the process list, kept in shell
+/// history) and in the transcript.
+///
+/// # Errors
+/// [`ScriptError::Set`].
+pub fn check_set_name(name: &str) -> Result<(), ScriptError> {
+    let lower = name.to_ascii_lowercase();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(ScriptError::Set { name: name.to_owned(), reason: "a variable name is letters, digits, '_' and '-'".into() });
+    }
+    if let Some(w) = SECRET_WORDS.iter().find(|w| lower.contains(*w)) {
+        return Err(ScriptError::Set {
+            name: name.to_owned(),
+            reason: format!(
+                "the name looks like a secret (it contains '{w}'); PINs, passwords and shares are typed at the prompt without echo, never given on the command line, and --set values are recorded in the transcript"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A step's output as indented `name: value` lines, for the people in the room.
+pub fn human(v: &serde_json::Value) -> String {
+    fn go(v: &serde_json::Value, indent: usize, out: &mut String) {
+        let pad = " ".repeat(indent);
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    match x {
+                        serde_json::Value::Object(_) | serde_json::Value::Array(_) if !is_empty(x) => {
+                            out.push_str(&format!("{pad}{}:\n", k.replace('_', " ")));
+                            go(x, indent + 2, out);
+                        }
+                        _ => out.push_str(&format!("{pad}{}: {}\n", k.replace('_', " "), scalar(x))),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for x in a {
+                    match x {
+                        serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
+                            out.push_str(&format!("{pad}-\n"));
+                            go(x, indent + 2, out);
+                        }
+                        _ => out.push_str(&format!("{pad}- {}\n", scalar(x))),
+                    }
+                }
+            }
+            x => out.push_str(&format!("{pad}{}\n", scalar(x))),
+        }
+    }
+    fn is_empty(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(m) => m.is_empty(),
+            serde_json::Value::Array(a) => a.is_empty(),
+            _ => false,
+        }
+    }
+    fn scalar(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::String(s) if s.is_empty() => "-".into(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "-".into(),
+            serde_json::Value::Array(_) | serde_json::Value::Object(_) => "none".into(),
+            other => other.to_string(),
+        }
+    }
+    let mut out = String::new();
+    go(v, 2, &mut out);
+    out
 }
 
 /// Parses "t/n".
@@ -412,30 +539,126 @@ pub fn parse_tn(s: &str) -> Result<(u32, u32), CeremonyError> {
 pub fn run(path: &Path, transcript: &Path, sets: &[(String, String)], prompter: &mut Prompter) -> Result<String, ScriptError> {
     let (script, bytes) = Script::load(path)?;
     let mut vars = script.vars.clone();
+    let mut set = BTreeMap::new();
     for (k, v) in sets {
+        check_set_name(k)?;
         vars.insert(k.clone(), v.clone());
+        set.insert(k.clone(), v.clone());
     }
     let mut t = Transcript::create(transcript, &bytes)?;
     eprintln!("== {}\n{}", script.title, script.description);
-    t.append("ceremony started", "operator", serde_json::json!({ "script": path.display().to_string(), "title": script.title, "officers": script.officers, "witness": script.witness }))?;
-    let mut runner = Runner { vars, prompter };
+    if script.version.is_none() {
+        eprintln!("note: {} has no `version`; read as version {SCRIPT_VERSION}, the only version there has been", path.display());
+    }
+    t.append(
+        "ceremony started",
+        "operator",
+        serde_json::json!({
+            "script": path.display().to_string(),
+            // A version-less script is read as version 1 (see the module docs); recorded as such.
+            "script_version": script.version.unwrap_or(SCRIPT_VERSION),
+            "script_version_given": script.version.is_some(),
+            "title": script.title,
+            "officers": script.officers,
+            "witness": script.witness,
+            "set": set,
+        }),
+    )?;
+    let mut runner = Runner { vars, asked: BTreeMap::new(), shares: BTreeMap::new(), prompter };
     let total = script.steps.len();
     for (i, step) in script.steps.iter().enumerate() {
         eprintln!("\n== step {}/{total}: {} ({})", i + 1, step.title, step.actor);
-        match runner.run(step) {
+        let result = runner.run(step);
+        let asked = std::mem::take(&mut runner.asked);
+        let with_asked = |v: serde_json::Value| {
+            if asked.is_empty() {
+                return v;
+            }
+            match v {
+                serde_json::Value::Object(mut m) => {
+                    m.insert("variables_asked".into(), serde_json::json!(asked));
+                    serde_json::Value::Object(m)
+                }
+                other => serde_json::json!({ "result": other, "variables_asked": asked }),
+            }
+        };
+        match result {
             Ok(output) => {
-                // A Value always serialises; the transcript below records it either way.
-                eprintln!("{}", serde_json::to_string_pretty(&output).unwrap_or_default());
+                let output = with_asked(output);
+                eprint!("{}", human(&output));
                 let h = t.append(&step.title, &step.actor, output)?;
                 eprintln!("   recorded, transcript hash {}", &h[..16]);
             }
             Err(source) => {
-                t.append(&format!("FAILED: {}", step.title), &step.actor, serde_json::json!({ "error": source.to_string() }))?;
+                let error = source.to_string();
+                t.append(&format!("FAILED: {}", step.title), &step.actor, with_asked(serde_json::json!({ "error": error })))?;
+                t.close(End::Aborted, serde_json::json!({ "failed_step": i + 1, "title": step.title, "error": error }))?;
+                eprintln!("\n== ceremony aborted at step {}; the transcript records it and is closed", i + 1);
                 return Err(ScriptError::Step { step: i + 1, title: step.title.clone(), source });
             }
         }
     }
-    let last = t.last_hash().to_owned();
+    let last = t.close(End::Complete, serde_json::json!({ "steps": total }))?;
     eprintln!("\n== ceremony complete. Final transcript hash:\n{last}\nwitness, read aloud and write down:\n{}", words(&last));
     Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Script, ScriptError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.toml");
+        std::fs::write(&p, text).unwrap();
+        Script::load(&p).map(|(s, _)| s)
+    }
+
+    const BODY: &str = "title = \"t\"\n[[step]]\ntitle = \"list\"\nactor = \"operator\"\naction = \"list\"\n";
+
+    #[test]
+    fn script_versions() {
+        assert_eq!(load(&format!("version = 1\n{BODY}")).unwrap().version, Some(1));
+        assert_eq!(load(BODY).unwrap().version, None, "a version-less script is read as version 1");
+        let e = load(&format!("version = 2\nnew_key = 1\n{BODY}")).unwrap_err().to_string();
+        assert!(e.contains("script format version 2 is not known"), "{e}");
+        let e = load(&format!("version = \"1\"\n{BODY}")).unwrap_err().to_string();
+        assert!(e.contains("version \"1\" is not known"), "{e}");
+    }
+
+    #[test]
+    fn every_shipped_script_loads_with_a_version() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let (s, _) = Script::load(&p).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(s.version, Some(SCRIPT_VERSION), "{}", p.display());
+                n += 1;
+            }
+        }
+        assert!(n >= 4);
+    }
+
+    #[test]
+    fn secret_looking_set_names_are_refused() {
+        for ok in ["primary", "sharedir", "zone", "kcv", "new-card", "card_2"] {
+            assert!(check_set_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["pin", "user_PIN", "so-pin", "password", "alice_passwd", "SECRET", "pwd", "share_value", "", "a b"] {
+            assert!(check_set_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn outputs_are_shown_as_text() {
+        let v = serde_json::json!({"serial": "DEEM1", "dkek": {"total": 2, "kcv": "AB"}, "keys": [], "ds": ["a", "b"]});
+        let t = human(&v);
+        assert!(
+            t.contains("  serial: DEEM1\n") && t.contains("  dkek:\n    kcv: AB\n    total: 2\n") && t.contains("  keys: none\n"),
+            "{t}"
+        );
+        assert!(t.contains("  ds:\n    - a\n    - b\n") && !t.contains('{'), "{t}");
+    }
 }

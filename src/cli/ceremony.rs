@@ -10,7 +10,7 @@ use hwsigner::ceremony::{ops, script, transcript};
 use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::secret::Prompter;
 use hwsigner::sign::Role;
-use hwsigner::smartcard::shamir;
+use hwsigner::smartcard::{dkek, shamir};
 use std::path::PathBuf;
 
 /// `hwsigner ceremony` subcommands.
@@ -205,6 +205,10 @@ pub struct VerifyArgs {
     script: PathBuf,
     /// The transcript.
     transcript: PathBuf,
+    /// The words on the paper record (quoted, in any grouping), or the hex
+    /// hash: the final hash must be the one the witness wrote down.
+    #[arg(long, value_name = "WORDS")]
+    expect: Option<String>,
 }
 
 fn parse_set(s: &str) -> Result<(String, String), String> {
@@ -215,12 +219,44 @@ fn err(e: impl std::fmt::Display) -> CliError {
     CliError::new(Exit::Key, e.to_string())
 }
 
-fn show<T: serde::Serialize>(json: bool, v: &T) -> Result<(), CliError> {
-    if json {
-        print_json(v)
+fn internal(e: impl std::fmt::Display) -> CliError {
+    CliError::new(Exit::Internal, e.to_string())
+}
+
+/// A card as the officers read it (`list`, `init`).
+fn print_card(r: &str, c: &ops::CardReport) {
+    println!("{r}: SmartCard-HSM serial {}", c.serial);
+    if !c.initialized {
+        println!("  not initialised");
+        return;
+    }
+    let kcv = data_encoding::HEXUPPER.encode(&c.dkek.kcv);
+    let dk = if c.dkek.total == 0 {
+        "none (no cloning possible)".to_owned()
+    } else if c.dkek.outstanding > 0 {
+        format!("{} of {} shares imported, import pending", c.dkek.total - c.dkek.outstanding, c.dkek.total)
+    } else if c.dkek.kcv == dkek::ZERO_KCV {
+        format!(
+            "complete ({} shares), KCV {kcv}: THE ALL-ZERO KEY, which anyone can compute (a share imported twice, or shares that cancel); initialise the card again",
+            c.dkek.total
+        )
     } else {
-        println!("{}", serde_json::to_string_pretty(v).map_err(|e| CliError::new(Exit::Internal, e.to_string()))?);
-        Ok(())
+        format!("complete ({} shares), KCV {kcv}", c.dkek.total)
+    };
+    println!(
+        "  user PIN tries left {}, SO-PIN tries left {}; DKEK {dk}",
+        c.pin_tries.map_or("-".into(), |n| n.to_string()),
+        c.so_pin_tries.map_or("-".into(), |n| n.to_string())
+    );
+    for k in &c.keys {
+        println!(
+            "  key {} '{}': algorithm {}, key tag {} as KSK/CSK, {} as ZSK",
+            k.id,
+            k.label,
+            k.algorithm.map_or("-".into(), |a| a.to_string()),
+            k.key_tag_ksk.map_or("-".into(), |t| t.to_string()),
+            k.key_tag_zsk.map_or("-".into(), |t| t.to_string())
+        );
     }
 }
 
@@ -231,47 +267,19 @@ pub fn run(cmd: CeremonyCommand) -> Result<(), CliError> {
         CeremonyCommand::List(a) => {
             let cards = ops::list().map_err(err)?;
             if a.json {
-                let v: Vec<serde_json::Value> = cards
-                    .into_iter()
-                    .map(|(r, c)| match c {
-                        Ok(c) => serde_json::to_value(c).map_err(|e| CliError::new(Exit::Internal, format!("{r}: {e}"))),
-                        Err(e) => Ok(serde_json::json!({ "reader": r, "card": e.to_string() })),
-                    })
-                    .collect::<Result<_, _>>()?;
+                let mut v = Vec::new();
+                for (r, c) in cards {
+                    v.push(match c {
+                        Ok(c) => serde_json::to_value(c).map_err(internal)?,
+                        Err(e) => serde_json::json!({ "reader": r, "card": e.to_string() }),
+                    });
+                }
                 return print_json(&v);
             }
             for (r, c) in cards {
                 match c {
                     Err(e) => println!("{r}: {e}"),
-                    Ok(c) => {
-                        println!("{r}: SmartCard-HSM serial {}", c.serial);
-                        if !c.initialized {
-                            println!("  not initialised");
-                            continue;
-                        }
-                        let dk = if c.dkek.total == 0 {
-                            "none (no cloning possible)".to_owned()
-                        } else if c.dkek.outstanding > 0 {
-                            format!("{} of {} shares imported, import pending", c.dkek.total - c.dkek.outstanding, c.dkek.total)
-                        } else {
-                            format!("complete ({} shares), KCV {}", c.dkek.total, data_encoding::HEXUPPER.encode(&c.dkek.kcv))
-                        };
-                        println!(
-                            "  user PIN tries left {}, SO-PIN tries left {}; DKEK {dk}",
-                            c.pin_tries.map_or("-".into(), |n| n.to_string()),
-                            c.so_pin_tries.unwrap_or(0)
-                        );
-                        for k in &c.keys {
-                            println!(
-                                "  key {} '{}': algorithm {}, key tag {} as KSK/CSK, {} as ZSK",
-                                k.id,
-                                k.label,
-                                k.algorithm.map_or("-".into(), |a| a.to_string()),
-                                k.key_tag_ksk.map_or("-".into(), |t| t.to_string()),
-                                k.key_tag_zsk.map_or("-".into(), |t| t.to_string())
-                            );
-                        }
-                    }
+                    Ok(c) => print_card(&r, &c),
                 }
             }
             Ok(())
@@ -281,29 +289,40 @@ pub fn run(cmd: CeremonyCommand) -> Result<(), CliError> {
             let so = p.secret("SO-PIN (16 hex digits)").map_err(err)?;
             let pin = p.new_secret("new user PIN (6-15 characters)").map_err(err)?;
             let rep = ops::init(&reader, &so, &pin, a.retries, a.dkek_shares, a.wipe).map_err(err)?;
-            eprintln!("initialised card {} in {reader}", rep.serial);
-            show(a.json, &rep)
+            if a.json {
+                return print_json(&rep);
+            }
+            println!("initialised card {} in {reader}", rep.serial);
+            print_card(&reader, &rep);
+            Ok(())
         }
         CeremonyCommand::DkekShare(ShareCommand::Create { file, reader, password_shares }) => {
             let reader = reader.map(|r| ops::resolve_reader(&r)).transpose().map_err(err)?;
-            match password_shares {
+            let kcv = match password_shares {
                 None => {
                     let pw = p.new_secret("password for the DKEK share").map_err(err)?;
                     eprintln!("enciphering the share (10 million key-derivation rounds, about 10 s)...");
-                    ops::create_share(&file, pw.expose().as_bytes(), reader.as_deref()).map_err(err)?;
+                    ops::create_share(&file, pw.expose().as_bytes(), reader.as_deref()).map_err(err)?
                 }
                 Some(tn) => {
                     let (t, n) = script::parse_tn(&tn).map_err(err)?;
                     let pw = shamir::new_password().map_err(err)?;
                     let shares = shamir::split(&pw, t, n).map_err(err)?;
-                    ops::create_share(&file, &pw, reader.as_deref()).map_err(err)?;
+                    let kcv = ops::create_share(&file, &pw, reader.as_deref()).map_err(err)?;
                     for s in &shares {
                         eprintln!("--- password share {} of {n} (any {t} open the file) ---\n{s}", s.id);
                         p.answer("press enter when this officer has written it down").map_err(err)?;
                     }
+                    kcv
                 }
-            }
-            eprintln!("DKEK share written to {} (keep a paper copy: openssl base64 -in {})", file.display(), file.display());
+            };
+            let source = if reader.is_some() { "the card's random generator mixed with the host's" } else { "the host's random generator" };
+            println!(
+                "DKEK share written to {} (from {source}); share key check value {}",
+                file.display(),
+                data_encoding::HEXUPPER.encode(&kcv)
+            );
+            eprintln!("keep a paper copy: openssl base64 -in {}", file.display());
             Ok(())
         }
         CeremonyCommand::DkekShare(ShareCommand::Import { file, reader, password_shares, expect_kcv }) => {
@@ -322,7 +341,9 @@ pub fn run(cmd: CeremonyCommand) -> Result<(), CliError> {
                 }
             };
             eprintln!("deciphering the share (about 10 s)...");
-            let s = ops::import_share(&reader, &file, &pw, expect_kcv.as_deref()).map_err(err)?;
+            let imported = ops::import_share(&reader, &file, &pw, expect_kcv.as_deref(), &[]).map_err(err)?;
+            println!("share key check value {}", data_encoding::HEXUPPER.encode(&imported.share_kcv));
+            let s = imported.status;
             if s.outstanding == 0 {
                 println!("DKEK complete ({} shares); key check value {}", s.total, data_encoding::HEXUPPER.encode(&s.kcv));
             } else {
@@ -369,7 +390,17 @@ pub fn run(cmd: CeremonyCommand) -> Result<(), CliError> {
             let mut ask =
                 |r: &str| p.secret(&format!("user PIN of the card in {r}")).map_err(|e| ops::CeremonyError::Refused(e.to_string()));
             let rep = ops::clone_key(&from, &mut ask, &to, id).map_err(err)?;
-            show(a.json, &rep)
+            if a.json {
+                return print_json(&rep);
+            }
+            println!(
+                "key '{}' (id {}) of card {} cloned under DKEK {}; each clone signed a fresh challenge that verified",
+                rep.label, rep.id, rep.source, rep.kcv
+            );
+            for (serial, tid) in &rep.targets {
+                println!("  card {serial}: key id {tid}");
+            }
+            Ok(())
         }
         CeremonyCommand::Delete(a) => {
             let reader = ops::resolve_reader(&a.reader.reader).map_err(err)?;
@@ -405,9 +436,35 @@ pub fn run(cmd: CeremonyCommand) -> Result<(), CliError> {
         }
         CeremonyCommand::VerifyTranscript(a) => {
             let bytes = std::fs::read(&a.script).map_err(|e| CliError::new(Exit::Usage, format!("{}: {e}", a.script.display())))?;
-            let (entries, last) =
-                transcript::verify(&a.transcript, &bytes).map_err(|e| CliError::new(Exit::BadSignatures, e.to_string()))?;
-            println!("transcript intact: {} entries; final hash {last}\n{}", entries.len(), transcript::words(&last));
+            let v = transcript::verify(&a.transcript, &bytes).map_err(|e| CliError::new(Exit::BadSignatures, e.to_string()))?;
+            let words = transcript::words(&v.final_hash);
+            if let Some(expect) = &a.expect
+                && !transcript::matches_words(&v.final_hash, expect)
+            {
+                return Err(CliError::new(
+                    Exit::BadSignatures,
+                    format!(
+                        "{}: the final hash does not match the paper record: the transcript ends in\n  {words}\nthe paper record says\n  {}\n(this is not the transcript the witness recorded, or its last lines were rewritten)",
+                        a.transcript.display(),
+                        expect.trim()
+                    ),
+                ));
+            }
+            let ending = match (v.end, v.entries.last()) {
+                (transcript::End::Complete, _) => "the ceremony completed".to_owned(),
+                (transcript::End::Aborted, Some(e)) => format!(
+                    "the ceremony was ABORTED (step {}: {})",
+                    e.output["failed_step"],
+                    e.output["error"].as_str().unwrap_or("no reason recorded")
+                ),
+                (transcript::End::Aborted, None) => "the ceremony was ABORTED".to_owned(),
+            };
+            println!("transcript intact: {} entries, closed; {ending}; final hash {}\n{words}", v.entries.len(), v.final_hash);
+            if a.expect.is_some() {
+                println!("matches the words on the paper record");
+            } else {
+                println!("compare these words with the paper record (or pass them with --expect)");
+            }
             Ok(())
         }
     }

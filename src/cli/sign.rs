@@ -6,7 +6,7 @@ use clap::Args;
 use hwsigner::crypto::dnskey::DigestType;
 use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::dnssec::nsec3::Nsec3Params;
-use hwsigner::dnssec::{Denial, Policy, SerialPolicy, sign_zone};
+use hwsigner::dnssec::{Denial, ForeignKey, KeepDnskeys, Policy, SerialPolicy, sign_zone};
 use hwsigner::keys::software::SoftwareStore;
 use hwsigner::sign::{Role, SigningKey};
 use hwsigner::zone::BuildOptions;
@@ -90,6 +90,13 @@ pub struct SignArgs {
     /// Publish CDNSKEY for the KSKs (RFC 7344).
     #[arg(long)]
     pub cdnskey: bool,
+    /// Keep this input DNSKEY published though it is not a signing key: key tag or TAG/ALGORITHM (repeatable).
+    /// Input DNSKEYs that are not signing keys are otherwise dropped.
+    #[arg(long = "keep-dnskey", value_name = "TAG[/ALG]", value_parser = |s: &str| KeepDnskeys::parse_key(s).ok_or("a key tag, or TAG/ALGORITHM"))]
+    pub keep_dnskey: Vec<(u16, Option<u8>)>,
+    /// Keep every input DNSKEY published (multi-signer set-ups, RFC 8901).
+    #[arg(long, conflicts_with = "keep_dnskey")]
+    pub keep_input_dnskeys: bool,
     /// Add a ZONEMD record (RFC 8976, SIMPLE, SHA-384).
     #[arg(long)]
     pub zonemd: bool,
@@ -120,6 +127,8 @@ struct Summary<'a> {
     denial_records: usize,
     serial: u32,
     warnings: Vec<hwsigner::zone::Warning>,
+    dnskeys_dropped: Vec<ForeignKey>,
+    dnskeys_kept: Vec<ForeignKey>,
     keys: Vec<hwsigner::dnssec::signer::KeyStats>,
     devices: Vec<hwsigner::pool::DeviceStats>,
     seconds_read: f64,
@@ -184,6 +193,13 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
     policy.cds = a.cds.clone();
     policy.cdnskey = a.cdnskey;
     policy.zonemd = a.zonemd;
+    policy.keep_dnskeys = if a.keep_input_dnskeys {
+        KeepDnskeys::All
+    } else if a.keep_dnskey.is_empty() {
+        KeepDnskeys::None
+    } else {
+        KeepDnskeys::Listed(a.keep_dnskey.clone())
+    };
     policy.verify = !a.no_verify;
 
     let bar = Bar::new(!a.quiet && !a.json);
@@ -227,6 +243,8 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
             denial_records: stats.denial_records,
             serial: stats.serial,
             warnings: built.warnings,
+            dnskeys_dropped: stats.apex.dnskeys_dropped,
+            dnskeys_kept: stats.apex.dnskeys_kept,
             keys: stats.keys,
             devices,
             seconds_read: t_read,
@@ -274,6 +292,7 @@ fn print_devices(devices: &[hwsigner::pool::DeviceStats]) {
 }
 
 /// Starts a signing pool for every PKCS#11 key the configuration names for the zone.
+#[cfg(feature = "pkcs11")]
 fn open_pools(
     a: &SignArgs,
     config: Option<(&std::path::Path, &hwsigner::config::Config)>,
@@ -301,6 +320,7 @@ fn open_pools(
 
 /// The software keys of the zone, generating a pair when asked to and none exist.
 /// Starts the signing worker for the TPM keys of the zone in the key directory.
+#[cfg(feature = "tpm")]
 fn tpm_pool(
     a: &SignArgs,
     dir: &std::path::Path,
@@ -357,4 +377,27 @@ fn software_keys(a: &SignArgs, dir: &std::path::Path, required: bool) -> Result<
         ));
     }
     Ok(keys)
+}
+
+/// Without the `pkcs11` feature a configuration naming keys is refused, not ignored.
+#[cfg(not(feature = "pkcs11"))]
+fn open_pools(
+    _a: &SignArgs,
+    config: Option<(&std::path::Path, &hwsigner::config::Config)>,
+) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
+    match config {
+        Some((path, c)) if !c.keys.is_empty() => Err(super::missing_feature("pkcs11", &path.display().to_string())),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Without the `tpm` feature, TPM key files in the key directory are refused, not skipped.
+#[cfg(not(feature = "tpm"))]
+fn tpm_pool(
+    _a: &SignArgs,
+    dir: &std::path::Path,
+    _conf: Option<&hwsigner::config::TpmConfig>,
+) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
+    super::refuse_tpm_files(dir)?;
+    Ok(Vec::new())
 }

@@ -1,12 +1,13 @@
 //! `hwsigner tokens list`: every slot and token of a PKCS#11 module, with its
-//! keys and which other tokens hold the same key, so that no one has to guess
-//! token labels again.
+//! keys, which other tokens hold the same key, and the line that pins each key
+//! in the configuration (`public_key_sha256`; `--json` also gives the full
+//! `public_key`), so that no one has to guess token labels again.
 
 use super::output::print_json;
 use super::{CliError, Exit};
 use clap::{Args, Subcommand};
-use hwsigner::keys::pkcs11::probe;
 use hwsigner::keys::pkcs11::token::TokenDesc;
+use hwsigner::keys::pkcs11::{pin, probe};
 use hwsigner::secret::SecretSource;
 use std::path::PathBuf;
 
@@ -81,14 +82,16 @@ pub fn run(cmd: TokensCommand) -> Result<(), CliError> {
                 _ => "no DNSKEY".to_owned(),
             };
             println!(
-                "  key label '{}' id {}: {} algorithm {}, {}{}{}",
+                "  key label '{}' id {}: {} algorithm {}, {}{}{}{}",
                 k.label,
                 if k.id.is_empty() { "-" } else { &k.id },
                 k.kind,
                 k.algorithm.map_or("-".to_owned(), |n| n.to_string()),
                 tags,
                 if k.private { ", private key present" } else { "" },
-                if others.is_empty() { String::new() } else { format!("; same key on {}", others.join(", ")) }
+                if others.is_empty() { String::new() } else { format!("; same key on {}", others.join(", ")) },
+                // The line that pins this key in its [[key]] entry.
+                if k.public_key.is_empty() { String::new() } else { format!("\n    pin: {}", pin::config_line(&k.public_key)) }
             );
         }
     }

@@ -120,3 +120,9 @@ mod tests {
         assert_eq!(key_tag(&rd), 60485);
     }
 }
+
+/// SHA-256 of a DNSKEY public key field in lower-case hex: how a configuration
+/// pins a key to its public key, and how listings show it.
+pub fn public_key_sha256_hex(field: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(&openssl::sha::sha256(field))
+}

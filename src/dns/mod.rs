@@ -3,6 +3,7 @@
 
 pub mod algorithm;
 pub mod bitmap;
+pub mod keydata;
 pub mod name;
 pub mod rdata;
 pub mod rtype;

@@ -39,6 +39,12 @@ pub enum RdataError {
     /// Wire RDATA that does not fit its type's layout.
     #[error("RDATA is not a valid {0} record")]
     Malformed(String),
+    /// SVCB/HTTPS RDATA that breaks a rule of RFC 9460.
+    #[error("RFC 9460: {0}")]
+    Svcb(String),
+    /// Key material or a digest that does not fit its algorithm or digest type.
+    #[error("{0}")]
+    KeyData(#[from] super::keydata::KeyDataError),
     /// A presentation form this reader does not implement.
     #[error("{0}")]
     Unsupported(String),
@@ -100,7 +106,7 @@ pub fn parse_into(rtype: u16, tokens: &[Token<'_>], origin: &[u8], out: &mut Vec
         if !first.quoted && first.text == b"\\#" && (length_follows || !text_first) {
             let wire = parse_generic(&tokens[1..])?;
             *out = canonicalize(rtype, &wire)?;
-            return Ok(());
+            return check_key_data(rtype, out);
         }
     }
     match rtype::layout(rtype) {
@@ -118,6 +124,28 @@ pub fn parse_into(rtype: u16, tokens: &[Token<'_>], origin: &[u8], out: &mut Vec
     }
     if out.len() > 65_535 {
         return Err(RdataError::Malformed(format!("{} (longer than 65535 octets)", rtype::mnemonic(rtype))));
+    }
+    check_key_data(rtype, out)
+}
+
+/// The key-material and digest checks of `dns::keydata` for the types they apply to.
+fn check_key_data(rtype: u16, wire: &[u8]) -> Result<(), RdataError> {
+    use rtype::code;
+    match rtype {
+        code::DNSKEY | code::CDNSKEY => super::keydata::check_dnskey(wire, rtype == code::CDNSKEY)?,
+        code::DS | code::CDS => super::keydata::check_ds(wire, rtype == code::CDS)?,
+        // RFC 5155 section 3.2: SHA-1 (hash algorithm 1) hashes are 20 octets.
+        code::NSEC3 if wire.first() == Some(&1) => {
+            let salt = *wire.get(4).unwrap_or(&0) as usize;
+            let hash = wire.get(5 + salt).copied().unwrap_or(0);
+            if hash != 20 {
+                return Err(RdataError::Bad {
+                    what: "NSEC3 next hashed owner (SHA-1 hashes are 20 octets)",
+                    text: format!("{hash} octets"),
+                });
+            }
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -503,8 +531,7 @@ pub fn canonicalize(rtype: u16, wire: &[u8]) -> Result<Vec<u8>, RdataError> {
         }
         Layout::Loc if wire.len() != 16 || wire[0] != 0 => Err(malformed()),
         Layout::Svcb => {
-            let n = wire.get(2..).and_then(wire_name_len).ok_or_else(malformed)?;
-            let _ = n;
+            super::svcb::check(wire)?;
             Ok(wire.to_vec())
         }
         _ => Ok(wire.to_vec()),
@@ -669,6 +696,14 @@ mod tests {
         assert!(w.is_err(), "truncated name must be refused");
         let w = parse(15, &toks("\\# 9 000A014D034E455400"), &origin).unwrap();
         assert_eq!(w, b"\x00\x0a\x01m\x03net\x00");
+    }
+
+    #[test]
+    fn nsec3_sha1_hash_is_20_octets() {
+        let ok = toks("1 0 10 76931F 2t7b4g4vsa5smi47k61mv5bv1a22bojr A RRSIG");
+        assert!(parse(50, &ok, &[0]).is_ok());
+        let short = toks("1 0 10 76931F IMQ912BREQP1POLAH3RMONG");
+        assert!(parse(50, &short, &[0]).unwrap_err().to_string().contains("SHA-1 hashes are 20 octets"));
     }
 
     #[test]

@@ -85,6 +85,7 @@ pub mod code {
     pub const MX: u16 = 15;
     pub const TXT: u16 = 16;
     pub const AAAA: u16 = 28;
+    pub const SRV: u16 = 33;
     pub const DNAME: u16 = 39;
     pub const DS: u16 = 43;
     pub const RRSIG: u16 = 46;
@@ -141,6 +142,7 @@ static TABLE: &[(u16, &str, Layout)] = &[
     (37, "CERT", Layout::Fields(&[CertType, U16, Algorithm, Base64])),
     (38, "A6", Layout::Generic),
     (39, "DNAME", Layout::Fields(NAME_LC)),
+    (41, "OPT", Layout::Generic),
     (42, "APL", Layout::Apl),
     (43, "DS", Layout::Fields(DS_LIKE)),
     (44, "SSHFP", Layout::Fields(&[U8, U8, Hex])),
@@ -168,6 +170,15 @@ static TABLE: &[(u16, &str, Layout)] = &[
     (107, "LP", Layout::Fields(&[U16, Name(false)])),
     (108, "EUI48", Layout::Fields(&[Eui48])),
     (109, "EUI64", Layout::Fields(&[Eui64])),
+    // Meta-types and query types: named only so that the reader can say why
+    // it refuses them (`not_zone_data`).
+    (249, "TKEY", Layout::Generic),
+    (250, "TSIG", Layout::Generic),
+    (251, "IXFR", Layout::Generic),
+    (252, "AXFR", Layout::Generic),
+    (253, "MAILB", Layout::Generic),
+    (254, "MAILA", Layout::Generic),
+    (255, "ANY", Layout::Generic),
     (256, "URI", Layout::Fields(&[U16, U16, RawText])),
     (257, "CAA", Layout::Fields(&[U8, CaaTag, RawText])),
     (258, "AVC", Layout::Fields(TXT_LIKE)),
@@ -216,6 +227,22 @@ pub fn mnemonic(code: u16) -> std::borrow::Cow<'static, str> {
 /// The RDATA layout of a type; unknown types are generic.
 pub fn layout(code: u16) -> Layout {
     TABLE.iter().find(|(c, _, _)| *c == code).map_or(Layout::Generic, |e| e.2)
+}
+
+/// Why a type can never be zone data, or `None` when it can be.
+///
+/// RFC 6895 section 3.1: 0 is reserved, 41 (OPT) and 128-255 are meta-types
+/// and query types (TKEY, TSIG, IXFR, AXFR, MAILB, MAILA, ANY among them),
+/// which live only in messages. MD and MF were obsoleted by MX (RFC 973,
+/// RFC 1035 section 3.3.4); BIND refuses them too.
+pub fn not_zone_data(code: u16) -> Option<&'static str> {
+    match code {
+        0 => Some("type 0 is reserved (RFC 6895 section 3.1)"),
+        41 => Some("OPT is a pseudo-record of messages, never zone data (RFC 6891)"),
+        128..=255 => Some("a meta-type or query type, never zone data (RFC 6895 section 3.1)"),
+        3 | 4 => Some("obsolete mail type, replaced by MX (RFC 973); write MX records"),
+        _ => None,
+    }
 }
 
 /// True for types whose presence in an input zone the signer replaces with its own.

@@ -3,8 +3,17 @@
 //!
 //! Wire form: priority, target name, then parameters sorted by key, each a
 //! key, a length and a value.
+//!
+//! [`check`] applies the rules of RFC 9460 section 2.2 and section 8 to wire
+//! RDATA, however it was written (presentation form or RFC 3597 generic
+//! form): keys in strictly increasing order, no reserved key 65535,
+//! `mandatory` sorted, without key 0 and naming only keys that are present,
+//! `no-default-alpn` only beside `alpn`, and the value lengths of `alpn`,
+//! `port`, `ipv4hint`, `ipv6hint`, `no-default-alpn` and `ohttp`. AliasMode
+//! records with parameters are legal but pointless (section 2.4.2: "SHOULD
+//! NOT"); the zone builder warns about them.
 
-use super::name::parse_name;
+use super::name::{parse_name, wire_name_len};
 use super::rdata::RdataError;
 use super::text::{Token, decode_string};
 
@@ -155,5 +164,93 @@ pub fn parse(tokens: &[Token<'_>], origin: &[u8]) -> Result<Vec<u8>, RdataError>
         out.extend_from_slice(&(v.len() as u16).to_be_bytes());
         out.extend_from_slice(&v);
     }
+    check(&out)?;
     Ok(out)
+}
+
+/// The name of a key for messages.
+fn key_name(k: u16) -> String {
+    KEYS.iter().find(|(n, _)| *n == k).map_or_else(|| format!("key{k}"), |(_, name)| (*name).to_owned())
+}
+
+/// SvcParams as (key, value) in wire order.
+pub type Params<'a> = Vec<(u16, &'a [u8])>;
+
+/// The priority and the parameters of wire RDATA.
+///
+/// # Errors
+/// RDATA that does not hold a priority, a name and whole parameters.
+pub fn params(wire: &[u8]) -> Result<(u16, Params<'_>), RdataError> {
+    let malformed = || RdataError::Malformed("SVCB".into());
+    let prio = u16::from_be_bytes([*wire.first().ok_or_else(malformed)?, *wire.get(1).ok_or_else(malformed)?]);
+    let mut p = 2 + wire.get(2..).and_then(wire_name_len).ok_or_else(malformed)?;
+    let mut out = Vec::new();
+    while p < wire.len() {
+        let head = wire.get(p..p + 4).ok_or_else(malformed)?;
+        let key = u16::from_be_bytes([head[0], head[1]]);
+        let len = u16::from_be_bytes([head[2], head[3]]) as usize;
+        let value = wire.get(p + 4..p + 4 + len).ok_or_else(malformed)?;
+        out.push((key, value));
+        p += 4 + len;
+    }
+    Ok((prio, out))
+}
+
+/// Checks SVCB/HTTPS wire RDATA against RFC 9460 sections 2.2, 7 and 8.
+///
+/// # Errors
+/// [`RdataError::Svcb`] naming the rule broken.
+pub fn check(wire: &[u8]) -> Result<(), RdataError> {
+    let (_, params) = params(wire)?;
+    let rule = |msg: String| Err(RdataError::Svcb(msg));
+    for w in params.windows(2) {
+        if w[0].0 >= w[1].0 {
+            return rule(format!("keys not in strictly increasing order ({} after {})", key_name(w[1].0), key_name(w[0].0)));
+        }
+    }
+    let present = |k: u16| params.iter().any(|(p, _)| *p == k);
+    for &(key, v) in &params {
+        match key {
+            0 => {
+                if v.is_empty() || v.len() % 2 != 0 {
+                    return rule(format!("mandatory value of {} octets (a non-empty list of 2-octet keys)", v.len()));
+                }
+                let keys: Vec<u16> = v.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+                if keys.windows(2).any(|w| w[0] >= w[1]) {
+                    return rule("mandatory keys not in strictly increasing order".into());
+                }
+                if keys.contains(&0) {
+                    return rule("mandatory lists mandatory itself (key 0)".into());
+                }
+                if let Some(&missing) = keys.iter().find(|&&k| !present(k)) {
+                    return rule(format!("mandatory lists {}, which the record does not have", key_name(missing)));
+                }
+            }
+            1 => {
+                let mut p = 0;
+                while p < v.len() {
+                    let n = v[p] as usize;
+                    if n == 0 || p + 1 + n > v.len() {
+                        return rule("alpn value is not a list of non-empty alpn-ids".into());
+                    }
+                    p += 1 + n;
+                }
+                if v.is_empty() {
+                    return rule("alpn value is empty".into());
+                }
+            }
+            2 | 8 if !v.is_empty() => return rule(format!("{} takes no value", key_name(key))),
+            2 if !present(1) => return rule("no-default-alpn without alpn (section 7.1.1)".into()),
+            3 if v.len() != 2 => return rule(format!("port value of {} octets (must be 2)", v.len())),
+            4 if v.is_empty() || v.len() % 4 != 0 => {
+                return rule(format!("ipv4hint value of {} octets (a non-empty multiple of 4)", v.len()));
+            }
+            6 if v.is_empty() || v.len() % 16 != 0 => {
+                return rule(format!("ipv6hint value of {} octets (a non-empty multiple of 16)", v.len()));
+            }
+            65535 => return rule("key65535 is reserved".into()),
+            _ => {}
+        }
+    }
+    Ok(())
 }

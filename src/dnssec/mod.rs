@@ -11,5 +11,6 @@ pub mod rrsig;
 pub mod signer;
 pub mod zonemd;
 
-pub use policy::{Denial, Policy, SerialPolicy};
+pub use apex::{ApexReport, ForeignKey};
+pub use policy::{Denial, KeepDnskeys, Policy, SerialPolicy};
 pub use signer::{NoProgress, Progress, SignError, SignStats, sign_zone};

@@ -59,6 +59,47 @@ impl SerialPolicy {
     }
 }
 
+/// Which input DNSKEYs that are not among the signing keys stay published.
+///
+/// By default none: the DNSKEY RRset is the keys in use, so a key removed
+/// from the store is withdrawn. Multi-signer set-ups (RFC 8901) and keys
+/// pre-published by another party name them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub enum KeepDnskeys {
+    /// None of them.
+    #[default]
+    None,
+    /// The listed keys: key tag and, when given, algorithm.
+    Listed(Vec<(u16, Option<u8>)>),
+    /// Every input DNSKEY.
+    All,
+}
+
+impl KeepDnskeys {
+    /// True when a foreign key with this tag and algorithm is kept.
+    pub fn keeps(&self, key_tag: u16, algorithm: u8) -> bool {
+        match self {
+            KeepDnskeys::None => false,
+            KeepDnskeys::Listed(l) => l.iter().any(|&(t, a)| t == key_tag && a.is_none_or(|a| a == algorithm)),
+            KeepDnskeys::All => true,
+        }
+    }
+
+    /// Parses `TAG` or `TAG/ALG` (algorithm number or mnemonic).
+    pub fn parse_key(s: &str) -> Option<(u16, Option<u8>)> {
+        let (tag, alg) = match s.split_once('/') {
+            Some((t, a)) => (t, Some(a)),
+            None => (s, None),
+        };
+        let tag = tag.parse().ok()?;
+        let alg = match alg {
+            None => None,
+            Some(a) => Some(crate::dns::algorithm::Algorithm::parse_number_or_mnemonic(a.as_bytes())?),
+        };
+        Some((tag, alg))
+    }
+}
+
 /// Everything a signing pass needs to know besides the zone and the keys.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Policy {
@@ -85,6 +126,8 @@ pub struct Policy {
     pub cds: Vec<DigestType>,
     /// Publish CDNSKEY for the KSKs.
     pub cdnskey: bool,
+    /// Input DNSKEYs that are not signing keys and stay published.
+    pub keep_dnskeys: KeepDnskeys,
     /// Add a ZONEMD record (RFC 8976, SIMPLE, SHA-384).
     pub zonemd: bool,
     /// Verify every signature on the host (always on for device keys).
@@ -110,6 +153,7 @@ impl Policy {
             zsk_signs_dnskey: false,
             cds: Vec::new(),
             cdnskey: false,
+            keep_dnskeys: KeepDnskeys::None,
             zonemd: false,
             verify: true,
             batch_size: 4096,
@@ -130,5 +174,17 @@ mod tests {
         // 2026-11-24 00:00:00 UTC
         assert_eq!(SerialPolicy::DateCounter.next(1, 1_795_478_400), 2_026_112_400);
         assert_eq!(SerialPolicy::DateCounter.next(2_026_112_400, 1_795_478_400), 2_026_112_401);
+    }
+
+    #[test]
+    fn keep_dnskey_lists() {
+        assert_eq!(KeepDnskeys::parse_key("12345"), Some((12345, None)));
+        assert_eq!(KeepDnskeys::parse_key("12345/13"), Some((12345, Some(13))));
+        assert_eq!(KeepDnskeys::parse_key("7/ecdsap256sha256"), Some((7, Some(13))));
+        assert_eq!(KeepDnskeys::parse_key("70000"), None);
+        assert_eq!(KeepDnskeys::parse_key("1/nope"), None);
+        let l = KeepDnskeys::Listed(vec![(1, None), (2, Some(8))]);
+        assert!(l.keeps(1, 13) && l.keeps(2, 8) && !l.keeps(2, 13) && !l.keeps(3, 8));
+        assert!(!KeepDnskeys::None.keeps(1, 13) && KeepDnskeys::All.keeps(1, 13));
     }
 }

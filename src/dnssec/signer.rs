@@ -67,6 +67,16 @@ pub enum SignError {
         /// Requests sent.
         want: usize,
     },
+    /// An input DNSKEY kept published whose key material is not a key of its algorithm.
+    #[error("input DNSKEY with key tag {key_tag}, algorithm {algorithm}: {error}; a validator would reject the zone")]
+    ForeignKey {
+        /// Key tag.
+        key_tag: u16,
+        /// Algorithm number.
+        algorithm: u8,
+        /// What is wrong with the key.
+        error: PublicKeyError,
+    },
     /// NSEC3 chain problem.
     #[error(transparent)]
     Nsec3(#[from] Nsec3Error),
@@ -107,6 +117,8 @@ pub struct SignStats {
     pub serial: u32,
     /// Per-key figures.
     pub keys: Vec<KeyStats>,
+    /// What happened to the input's DNSKEY, CDS and CDNSKEY records.
+    pub apex: super::apex::ApexReport,
     /// Seconds for the whole pass.
     pub seconds: f64,
 }
@@ -149,7 +161,8 @@ pub fn sign_zone(zone: &mut Zone, keys: &[&dyn SigningKey], policy: &Policy, pro
         .map(|k| PublicKey::from_dnskey(&k.info().dnskey).map_err(|error| SignError::PublicKey { key: k.info().id.clone(), error }))
         .collect::<Result<_, _>>()?;
     let mut stats = SignStats { records: zone.record_count(), ..SignStats::default() };
-    apex::prepare(zone, keys, policy)?;
+    stats.apex = apex::prepare(zone, keys, policy)?;
+    strip_occluded(zone);
     let phase =
         |name: &str| tracing::debug!(phase = name, elapsed = ?started.elapsed(), peak_rss_kb = crate::peak_rss_kb(), "signing phase done");
     phase("apex");
@@ -198,6 +211,18 @@ pub fn sign_zone(zone: &mut Zone, keys: &[&dyn SigningKey], policy: &Policy, pro
     stats.keys = key_stats;
     stats.seconds = started.elapsed().as_secs_f64();
     Ok(stats)
+}
+
+/// Removes what the signer makes from names that are not authoritative
+/// (below a zone cut or a DNAME): a name that became occluded since the
+/// zone was last signed must not keep its old NSEC or signatures.
+fn strip_occluded(zone: &mut Zone) {
+    for node in zone.nodes.iter_mut().filter(|n| n.kind == crate::zone::NodeKind::Occluded) {
+        node.rrsets.retain(|r| !rtype::is_dnssec_generated(r.rtype));
+        for r in &mut node.rrsets {
+            r.sigs.clear();
+        }
+    }
 }
 
 /// Decides which signatures to make; drops signatures of keys no longer in use
@@ -446,6 +471,57 @@ mod tests {
         assert_eq!(second.signatures_made, 0, "nothing changed, nothing due");
         assert_eq!(second.signatures_reused, first.signatures_made);
         assert!(crate::verify::verify_zone(&z, policy.now as u32, 0).ok());
+    }
+
+    #[test]
+    fn names_that_became_occluded_lose_nsec_and_signatures() {
+        let k = key(Algorithm::Ed25519, Role::Csk);
+        let policy = Policy::new(1_800_000_000);
+        let origin = parse_name(b"example.", None).unwrap();
+        let text = b"$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\na.sub A 192.0.2.2\n";
+        let mut z = build(read_str("t", text, &origin).unwrap(), &key_from_wire(&origin), &BuildOptions::default()).unwrap().zone;
+        sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap();
+        // The signed zone, read back as a signed zone with a new cut above a.sub.
+        let mut signed = Vec::new();
+        crate::zone::writer::write_zone(&z, &mut signed).unwrap();
+        signed.extend_from_slice(b"sub.example. 300 IN NS ns.elsewhere.net.\n");
+        let opts = BuildOptions { keep_dnssec: true, ..BuildOptions::default() };
+        let mut z = build(read_str("t", &signed, &origin).unwrap(), &key_from_wire(&origin), &opts).unwrap().zone;
+        let occluded = |z: &Zone| z.nodes.iter().find(|n| KeyName(&n.owner).to_string() == "a.sub.example.").unwrap().clone();
+        assert!(occluded(&z).rrset(code::NSEC).is_some(), "the old NSEC is there before re-signing");
+        sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap();
+        let node = occluded(&z);
+        assert_eq!(node.kind, crate::zone::NodeKind::Occluded);
+        assert_eq!(node.rrsets.iter().map(|r| r.rtype).collect::<Vec<_>>(), [code::A], "{node:?}");
+        assert!(node.rrsets[0].sigs.is_empty());
+        assert!(crate::verify::verify_zone(&z, policy.now as u32, 0).ok());
+    }
+
+    #[test]
+    fn kept_foreign_dnskeys_must_be_valid_keys() {
+        let k = key(Algorithm::EcdsaP256Sha256, Role::Csk);
+        let mut policy = Policy::new(1_800_000_000);
+        policy.keep_dnskeys = crate::dnssec::KeepDnskeys::All;
+        // 64 octets, the right length for P-256, but not a point on the curve.
+        let mut off_curve = vec![1, 0, 3, 13];
+        off_curve.extend_from_slice(&[1; 64]);
+        let mut z = zone();
+        z.apex_node_mut().put_rrset(crate::zone::Rrset::single(code::DNSKEY, 300, off_curve.clone()));
+        let err = sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap_err();
+        assert!(matches!(err, SignError::ForeignKey { algorithm: 13, .. }), "{err}");
+        // Dropped (the default), it does no harm.
+        policy.keep_dnskeys = crate::dnssec::KeepDnskeys::None;
+        let mut z = zone();
+        z.apex_node_mut().put_rrset(crate::zone::Rrset::single(code::DNSKEY, 300, off_curve));
+        let stats = sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap();
+        assert_eq!(stats.apex.dnskeys_dropped.len(), 1);
+        assert_eq!(z.apex_node().rrset(code::DNSKEY).unwrap().rdatas.len(), 1);
+        // An unknown algorithm is opaque: kept as it is.
+        policy.keep_dnskeys = crate::dnssec::KeepDnskeys::All;
+        let mut z = zone();
+        z.apex_node_mut().put_rrset(crate::zone::Rrset::single(code::DNSKEY, 300, vec![1, 0, 3, 200, 1, 2, 3]));
+        let stats = sign_zone(&mut z, &[&k], &policy, &NoProgress).unwrap();
+        assert_eq!(stats.apex.dnskeys_kept.len(), 1);
     }
 
     #[test]

@@ -95,6 +95,137 @@ pub enum DkekError {
     },
 }
 
+/// KCVs in messages are upper-case hex, as `sc-hsm-tool` and `ceremony list` print them.
+fn kcv_hex(kcv: &[u8; KCV_LEN]) -> String {
+    data_encoding::HEXUPPER.encode(kcv)
+}
+
+/// Why a DKEK share (or the DKEK shares make) is refused. Every message names
+/// the key check values involved and the public KCV of the all-zero key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnsafeDkek {
+    /// The share is 32 zero bytes: it changes nothing.
+    #[error("the share is all zero bytes (KCV {}): it would add nothing to the DKEK", kcv_hex(&ZERO_KCV))]
+    ZeroShare,
+    /// The share was imported into this card already.
+    #[error("the share (KCV {}) was imported already: a DKEK built from the same share twice is weaker than its shares claim, and with two shares it is the all-zero key (KCV {})", kcv_hex(share), kcv_hex(&ZERO_KCV))]
+    Duplicate {
+        /// The share's KCV.
+        share: [u8; KCV_LEN],
+    },
+    /// The share equals the XOR of the shares imported so far.
+    #[error("the share (KCV {}) cancels the {imported} share(s) imported so far (their DKEK has the same KCV {}): the result would be the all-zero DKEK, whose KCV {} is public; the same share imported twice, or shares that cancel", kcv_hex(share), kcv_hex(so_far), kcv_hex(&ZERO_KCV))]
+    Cancels {
+        /// The share's KCV.
+        share: [u8; KCV_LEN],
+        /// The card's DKEK KCV before the import.
+        so_far: [u8; KCV_LEN],
+        /// Shares imported before this one.
+        imported: u8,
+    },
+    /// The shares imported so far cancel each other.
+    #[error("the {imported} share(s) imported so far cancel each other: the card's DKEK is the all-zero key (KCV {}), which anyone can compute; the same share was imported twice, or shares that cancel", kcv_hex(&ZERO_KCV))]
+    ZeroSoFar {
+        /// Shares imported so far.
+        imported: u8,
+    },
+    /// After the import the DKEK equals a single share: the others cancelled.
+    #[error("after importing the share (KCV {}) the DKEK has KCV {}, the KCV of one share alone (shares imported before: {}): the other shares cancel each other, so one officer's share is the whole DKEK", kcv_hex(share), kcv_hex(result), known.iter().map(kcv_hex).collect::<Vec<_>>().join(", "))]
+    SingleShareResult {
+        /// The share just imported.
+        share: [u8; KCV_LEN],
+        /// The card's DKEK KCV afterwards.
+        result: [u8; KCV_LEN],
+        /// KCVs of the shares imported before, as far as known.
+        known: Vec<[u8; KCV_LEN]>,
+    },
+    /// The DKEK is the all-zero key.
+    #[error("the DKEK is the all-zero key (KCV {}), which anyone can compute: it was built from the same share twice or from shares that cancel", kcv_hex(&ZERO_KCV))]
+    ZeroDkek,
+}
+
+/// Key check value of the all-zero DKEK (a card before any share, or shares
+/// that cancel): public, so a DKEK with this KCV protects nothing.
+pub const ZERO_KCV: [u8; KCV_LEN] = [0x66, 0x68, 0x7a, 0xad, 0xf8, 0x62, 0xbd, 0x77];
+
+/// A new 32-byte DKEK share. With `card`, the bytes a card's random generator
+/// gave (GET CHALLENGE) are XORed with as many from the host's: the share is
+/// then unpredictable to anyone who cannot predict both generators, so a weak
+/// or back-doored card generator (which nobody outside the vendor can audit)
+/// and a freshly booted offline laptop with little entropy each stay harmless
+/// alone. XOR suffices because the two sources are drawn independently (the
+/// card answers before the host draws), and it keeps the share exactly as
+/// uniform as the better of the two.
+///
+/// # Errors
+/// The card gave other than 32 bytes; the host's generator failed.
+pub fn new_share(card: Option<&[u8]>) -> Result<Zeroizing<[u8; DKEK_LEN]>, DkekError> {
+    let mut share = Zeroizing::new([0u8; DKEK_LEN]);
+    openssl::rand::rand_bytes(&mut share[..]).map_err(ossl("drawing random bytes for a DKEK share"))?;
+    if let Some(card) = card {
+        if card.len() != DKEK_LEN {
+            return Err(DkekError::ShareLength(card.len()));
+        }
+        for (s, c) in share.iter_mut().zip(card) {
+            *s ^= c;
+        }
+    }
+    Ok(share)
+}
+
+/// The KCV of a single share: the KCV a card shows after importing it alone.
+///
+/// # Errors
+/// The share is not 32 bytes.
+pub fn share_kcv(share: &[u8]) -> Result<[u8; KCV_LEN], DkekError> {
+    Ok(Dkek::from_bytes(share)?.kcv())
+}
+
+/// Checks, before a share is imported, that it neither repeats a share in
+/// `known` (KCVs of shares imported into this card earlier, when the host saw
+/// them) nor cancels what the card holds: `imported` shares whose XOR has the
+/// KCV `so_far`, as the card reports it. A DKEK is the XOR of its shares, so
+/// the all-zero key results exactly when the new share equals that XOR.
+///
+/// # Errors
+/// [`UnsafeDkek`] naming the KCVs.
+pub fn check_before_import(share: &[u8; KCV_LEN], imported: u8, so_far: &[u8; KCV_LEN], known: &[[u8; KCV_LEN]]) -> Result<(), UnsafeDkek> {
+    if *share == ZERO_KCV {
+        return Err(UnsafeDkek::ZeroShare);
+    }
+    if known.contains(share) {
+        return Err(UnsafeDkek::Duplicate { share: *share });
+    }
+    if imported > 0 && *so_far == ZERO_KCV {
+        return Err(UnsafeDkek::ZeroSoFar { imported });
+    }
+    if imported > 0 && share == so_far {
+        return Err(UnsafeDkek::Cancels { share: *share, so_far: *so_far, imported });
+    }
+    Ok(())
+}
+
+/// Checks the DKEK KCV a card reports after importing a share (the card
+/// combines shares itself, so this is what it actually holds): not the
+/// all-zero key, and, when shares came before, not equal to one share alone.
+///
+/// # Errors
+/// [`UnsafeDkek`] naming the KCVs.
+pub fn check_after_import(
+    share: &[u8; KCV_LEN],
+    imported_before: u8,
+    result: &[u8; KCV_LEN],
+    known: &[[u8; KCV_LEN]],
+) -> Result<(), UnsafeDkek> {
+    if *result == ZERO_KCV {
+        return Err(UnsafeDkek::ZeroDkek);
+    }
+    if imported_before > 0 && (result == share || known.contains(result)) {
+        return Err(UnsafeDkek::SingleShareResult { share: *share, result: *result, known: known.to_vec() });
+    }
+    Ok(())
+}
+
 fn ossl(op: &'static str) -> impl FnOnce(ErrorStack) -> DkekError {
     move |source| DkekError::Crypto { op, source }
 }
@@ -207,7 +338,9 @@ pub struct UnwrappedKey {
 
 /// The KCV a key blob claims to be wrapped under, or `None` if the blob is too short.
 pub fn key_blob_kcv(blob: &[u8]) -> Option<[u8; KCV_LEN]> {
-    blob.get(..KCV_LEN)?.try_into().ok()
+    let mut kcv = [0u8; KCV_LEN];
+    kcv.copy_from_slice(blob.get(..KCV_LEN)?);
+    Some(kcv)
 }
 
 /// Wraps a P-256 or P-384 private key under `dkek` as a type 12 key blob.
@@ -261,8 +394,7 @@ pub fn wrap_ec(dkek: &Dkek, key: &EcKeyRef<Private>, allowed_algorithms: &[u8]) 
 pub fn wrap_rsa(dkek: &Dkek, key: &RsaRef<Private>, allowed_algorithms: &[u8]) -> Result<Vec<u8>, DkekError> {
     let n = key.n();
     let bits = n.num_bits();
-    let key_size_bits = u16::try_from(bits)
-        .map_err(|_| DkekError::FieldTooLong { field: "RSA modulus", len: usize::try_from(n.num_bytes()).unwrap_or(0) })?;
+    let key_size_bits = u16::try_from(bits).map_err(|_| DkekError::FieldTooLong { field: "RSA modulus", len: n.to_vec().len() })?;
     let secret = |v: &BigNumRef| Zeroizing::new(v.to_vec());
     let n_bytes = n.to_vec();
     let e_bytes = key.e().to_vec();
@@ -540,6 +672,51 @@ mod tests {
         assert_eq!(HEXLOWER.encode(&d.kcv()), "3ab0a4091d2c4eb6");
         assert_eq!(HEXLOWER.encode(&d.kenc()[..]), "b0169702b13f8608ec30794f59f3201251bc307b43f8ee68c1b45c87b0a14073");
         assert_eq!(HEXLOWER.encode(&d.kmac()[..]), "a65f502dbb051c42689adab803f474d45809e508a08a2b01f57006b6d43484cc");
+    }
+
+    #[test]
+    fn zero_kcv_is_the_kcv_of_the_zero_key() {
+        assert_eq!(Dkek::zero().kcv(), ZERO_KCV);
+    }
+
+    #[test]
+    fn duplicate_and_cancelling_shares_are_refused() {
+        let a = [0x11u8; 32];
+        let b: Vec<u8> = (0u8..32).collect();
+        let ab: Vec<u8> = a.iter().zip(&b).map(|(x, y)| x ^ y).collect();
+        let (ka, kb, kab) = (share_kcv(&a).unwrap(), share_kcv(&b).unwrap(), share_kcv(&ab).unwrap());
+        // First share into an empty card: fine, and its KCV is the result.
+        assert_eq!(check_before_import(&ka, 0, &ZERO_KCV, &[]), Ok(()));
+        assert_eq!(check_after_import(&ka, 0, &ka, &[]), Ok(()));
+        // The same share again: the card's KCV so far equals the share's.
+        let e = check_before_import(&ka, 1, &ka, &[]).unwrap_err();
+        assert_eq!(e, UnsafeDkek::Cancels { share: ka, so_far: ka, imported: 1 });
+        let text = e.to_string();
+        assert!(text.contains(&kcv_hex(&ka)) && text.contains("66687AADF862BD77"), "{text}");
+        // A share the host saw imported already, whatever the card says.
+        assert_eq!(check_before_import(&ka, 2, &kab, &[ka, kb]), Err(UnsafeDkek::Duplicate { share: ka }));
+        // Three shares where the third is the XOR of the first two.
+        assert!(matches!(check_before_import(&kab, 2, &kab, &[]), Err(UnsafeDkek::Cancels { .. })));
+        // A card whose shares so far already cancel.
+        assert_eq!(check_before_import(&kb, 2, &ZERO_KCV, &[]), Err(UnsafeDkek::ZeroSoFar { imported: 2 }));
+        assert_eq!(check_before_import(&ZERO_KCV, 0, &ZERO_KCV, &[]), Err(UnsafeDkek::ZeroShare));
+        // Distinct shares pass.
+        assert_eq!(check_before_import(&kb, 1, &ka, &[ka]), Ok(()));
+        assert_eq!(check_after_import(&kb, 1, &kab, &[ka]), Ok(()));
+        // What a card reports afterwards: the zero key, or one share alone.
+        assert_eq!(check_after_import(&kb, 1, &ZERO_KCV, &[ka]), Err(UnsafeDkek::ZeroDkek));
+        assert!(matches!(check_after_import(&kb, 2, &kb, &[]), Err(UnsafeDkek::SingleShareResult { .. })));
+        assert!(matches!(check_after_import(&kb, 2, &ka, &[ka]), Err(UnsafeDkek::SingleShareResult { .. })));
+    }
+
+    #[test]
+    fn card_randomness_is_mixed_with_the_hosts() {
+        let card = [0x42u8; 32];
+        let s1 = new_share(Some(&card)).unwrap();
+        let s2 = new_share(Some(&card)).unwrap();
+        assert_ne!(*s1, card, "the card's bytes are not the share");
+        assert_ne!(s1, s2, "the host's randomness enters every share");
+        assert!(matches!(new_share(Some(&card[..31])), Err(DkekError::ShareLength(31))));
     }
 
     #[test]

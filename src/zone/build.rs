@@ -4,7 +4,8 @@
 //! duplicate records, makes each RRset's TTL one value, strips DNSSEC records
 //! the signer will make again, and checks the zone: one SOA at the apex, NS at
 //! the apex, no names outside the zone, no CNAME beside other data, nothing
-//! below a DNAME. Data below a zone cut is kept as glue or occluded data and
+//! below a DNAME, and the references between names (`super::checks`, which
+//! also lists how these checks compare with BIND's and Knot's). Data below a zone cut is kept as glue or occluded data and
 //! left unsigned.
 
 use super::error::{Problem, SourcePos, Sources, Warning, ZoneError};
@@ -32,8 +33,8 @@ pub struct Built {
     pub zone: Zone,
     /// Warnings (TTL mismatches, occluded data, removed DNSSEC records, ...).
     pub warnings: Vec<Warning>,
-    /// DNSKEY, CDS and CDNSKEY records found in the input (the caller
-    /// decides which are its own).
+    /// RRSIG, NSEC, NSEC3 and NSEC3PARAM records removed from the input
+    /// (DNSKEY, CDS and CDNSKEY stay for the engine, which decides).
     pub input_dnssec_removed: usize,
     /// Duplicate records dropped.
     pub duplicates_dropped: usize,
@@ -158,7 +159,9 @@ pub fn build(read: ReadZone, apex_key: &[u8], opts: &BuildOptions) -> Result<Bui
     if nodes.first().is_none_or(|n| &*n.owner != apex_key) || nodes[0].rrset(code::SOA).is_none() {
         return Err(ZoneError::Zone { zone: zone_name, problem: Problem::MissingSoa });
     }
-    classify(&mut nodes, &Positions { rrsets: &positions, node_starts: &node_starts }, &sources, opts, &mut warnings)?;
+    let pos = Positions { rrsets: &positions, node_starts: &node_starts };
+    classify(&mut nodes, &pos, &sources, opts, &mut warnings)?;
+    super::checks::check_references(&nodes, apex_key, &|i, rtype| sources.at(pos.of(i, &nodes[i], Some(rtype))), &mut warnings)?;
     if nodes[0].rrset(code::SOA).is_some_and(|r| r.rdatas.len() > 1) {
         return Err(ZoneError::Zone { zone: zone_name, problem: Problem::DuplicateSoa });
     }
@@ -229,6 +232,10 @@ fn classify(
             if dname.as_deref().is_some_and(|d| !key_is_at_or_below(&node.owner, d)) {
                 dname = None;
             }
+            // Also below a cut or a DNAME: an SOA is only ever at the apex.
+            if node.rrset(code::SOA).is_some() {
+                return Err(at_type(node, code::SOA, Problem::SoaNotAtApex(name())));
+            }
             if let Some(d) = dname.as_deref() {
                 if !opts.allow_occluded {
                     return Err(at(Problem::BelowDname { name: name(), dname: KeyName(d).to_string() }));
@@ -249,9 +256,6 @@ fn classify(
                     });
                 }
                 continue;
-            }
-            if node.rrset(code::SOA).is_some() {
-                return Err(at_type(node, code::SOA, Problem::SoaNotAtApex(name())));
             }
             if node.rrset(code::NS).is_some() {
                 node.kind = NodeKind::Delegation;
@@ -303,8 +307,9 @@ mod tests {
 
     #[test]
     fn classifies_and_dedups() {
-        let z =
-            format!("{HEAD}sub NS ns.sub\nsub DS 1 13 2 AABB\nns.sub A 192.0.2.2\nWWW A 192.0.2.3\nwww A 192.0.2.3\nwww 60 A 192.0.2.4\n");
+        let z = format!(
+            "{HEAD}sub NS ns.sub\nsub DS 1 13 2 0000000000000000000000000000000000000000000000000000000000000000\nns.sub A 192.0.2.2\nWWW A 192.0.2.3\nwww A 192.0.2.3\nwww 60 A 192.0.2.4\n"
+        );
         let b = build_str(&z).unwrap();
         let kinds: Vec<_> = b.zone.nodes.iter().map(|n| (KeyName(&n.owner).to_string(), n.kind)).collect();
         assert_eq!(kinds[0].1, NodeKind::Apex);
@@ -326,7 +331,7 @@ mod tests {
             (&format!("{HEAD}www CNAME ns\nwww A 192.0.2.1\n"), "t.zone:5: CNAME at www.example. beside other data"),
             (&format!("{HEAD}www CNAME ns\nwww CNAME ns2\n"), "more than one CNAME"),
             (&format!("{HEAD}d DNAME x.\na.d A 192.0.2.1\n"), "t.zone:6: a.d.example. is below the DNAME"),
-            (&format!("{HEAD}x DS 1 13 2 AABB\n"), "not a delegation point"),
+            (&format!("{HEAD}x DS 1 13 2 0000000000000000000000000000000000000000000000000000000000000000\n"), "not a delegation point"),
         ];
         for (z, want) in cases {
             let e = build_str(z).unwrap_err().to_string();

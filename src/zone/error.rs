@@ -63,8 +63,10 @@ pub enum Problem {
     #[error("{0}")]
     Lex(#[from] super::lexer::LexError),
     /// Bad RDATA for a type.
-    #[error("{rtype} record: {error}")]
+    #[error("{owner} {rtype} record: {error}")]
     Rdata {
+        /// The owner name.
+        owner: String,
         /// The type mnemonic.
         rtype: String,
         /// What is wrong with it.
@@ -96,6 +98,40 @@ pub enum Problem {
     /// A `$` directive that is unknown or malformed.
     #[error("{0}")]
     Directive(String),
+    /// A record of a type that can never be zone data.
+    #[error("{owner} {rtype}: {why}")]
+    NotZoneData {
+        /// The owner name.
+        owner: String,
+        /// The type mnemonic.
+        rtype: String,
+        /// Why it cannot be zone data.
+        why: &'static str,
+    },
+    /// An `$INCLUDE` file that cannot be read.
+    #[error("$INCLUDE {path}: {error}")]
+    Include {
+        /// The included path as resolved.
+        path: String,
+        /// The I/O error, as text (`Problem` is `Clone`).
+        error: String,
+    },
+    /// A name server of the zone that is in the zone but has no address.
+    #[error("{owner} NS {target}: {why}")]
+    NsTarget {
+        /// Owner of the NS RRset.
+        owner: String,
+        /// The name server.
+        target: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// DNAME and NS at the same name below the apex.
+    #[error("DNAME at {0} beside NS (a DNAME cannot be at a zone cut, RFC 6672 section 2.3)")]
+    DnameAndNs(String),
+    /// An NS RRset owned by a wildcard.
+    #[error("NS at the wildcard {0} (RFC 4592 section 4.2: delegations cannot be synthesised)")]
+    WildcardNs(String),
     /// `$INCLUDE` nested too deep (a loop).
     #[error("$INCLUDE nested more than {0} levels (include loop?)")]
     IncludeDepth(usize),

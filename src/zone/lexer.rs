@@ -11,15 +11,35 @@ use crate::dns::text::Token;
 /// Why the lexer stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LexError {
-    /// A `)` without a matching `(`, or end of file inside `( ... )`.
-    #[error("unbalanced parentheses")]
+    /// A `)` without a matching `(`.
+    #[error("unbalanced parentheses: ')' without '('")]
     UnbalancedParens,
-    /// End of file inside a quoted string.
-    #[error("unterminated quoted string")]
-    UnterminatedQuote,
+    /// End of file inside `( ... )`; the line is where the `(` was opened.
+    #[error("unbalanced parentheses: '(' opened here is never closed")]
+    UnclosedParen {
+        /// Line of the opening `(`.
+        line: u32,
+    },
+    /// End of file inside a quoted string; the line is where the quote was opened.
+    #[error("unterminated quoted string: the quote opened here is never closed")]
+    UnterminatedQuote {
+        /// Line of the opening `"`.
+        line: u32,
+    },
     /// A NUL byte or other control character outside a quoted string.
     #[error("control character 0x{0:02x} in the zone file")]
     ControlChar(u8),
+}
+
+impl LexError {
+    /// The line to report: where the unclosed parenthesis or quote was
+    /// opened, otherwise `current` (the line the lexer stopped on).
+    pub fn line(&self, current: u32) -> u32 {
+        match self {
+            LexError::UnclosedParen { line } | LexError::UnterminatedQuote { line } => *line,
+            _ => current,
+        }
+    }
 }
 
 /// What is known about an entry besides its tokens.
@@ -60,6 +80,7 @@ impl<'a> Lexer<'a> {
         tokens.clear();
         let data = self.data;
         let mut depth = 0u32;
+        let mut paren_line = 0u32;
         let mut start: Option<EntryStart> = None;
         let mut at_line_start = true;
         let mut line_blank = false;
@@ -67,7 +88,7 @@ impl<'a> Lexer<'a> {
         loop {
             let Some(&c) = data.get(self.pos) else {
                 if depth > 0 {
-                    return Err(LexError::UnbalancedParens);
+                    return Err(LexError::UnclosedParen { line: paren_line });
                 }
                 return Ok(start);
             };
@@ -95,6 +116,9 @@ impl<'a> Lexer<'a> {
                     }
                 }
                 b'(' => {
+                    if depth == 0 {
+                        paren_line = self.line;
+                    }
                     depth += 1;
                     self.pos += 1;
                     start.get_or_insert(EntryStart { line: self.line, blank_owner: line_blank });
@@ -110,9 +134,10 @@ impl<'a> Lexer<'a> {
                     start.get_or_insert(EntryStart { line: self.line, blank_owner: line_blank });
                     self.pos += 1;
                     let begin = self.pos;
+                    let quote_line = self.line;
                     loop {
                         match data.get(self.pos) {
-                            None => return Err(LexError::UnterminatedQuote),
+                            None => return Err(LexError::UnterminatedQuote { line: quote_line }),
                             Some(b'"') => break,
                             Some(b'\\') => self.pos += 2,
                             Some(b'\n') => {
@@ -181,8 +206,17 @@ mod tests {
     #[test]
     fn errors() {
         let mut toks = Vec::new();
-        assert_eq!(Lexer::new(b"a ( b\n").next_entry(&mut toks), Err(LexError::UnbalancedParens));
-        assert_eq!(Lexer::new(b"a \"b\n").next_entry(&mut toks), Err(LexError::UnterminatedQuote));
+        assert_eq!(Lexer::new(b"a ( b\n").next_entry(&mut toks), Err(LexError::UnclosedParen { line: 1 }));
+        assert_eq!(Lexer::new(b"a \"b\n").next_entry(&mut toks), Err(LexError::UnterminatedQuote { line: 1 }));
+        assert_eq!(Lexer::new(b"a b )\n").next_entry(&mut toks), Err(LexError::UnbalancedParens));
+        // Reported where they were opened, not at the end of the file.
+        let mut lx = Lexer::new(b"x A 1\ny TXT ( \"a\"\n\n\n z\n");
+        assert!(lx.next_entry(&mut toks).unwrap().is_some());
+        let e = lx.next_entry(&mut toks).unwrap_err();
+        assert_eq!((e.clone(), e.line(lx.line())), (LexError::UnclosedParen { line: 2 }, 2));
+        let mut lx = Lexer::new(b"x A 1\n\ny TXT \"a\n\nb\n");
+        assert!(lx.next_entry(&mut toks).unwrap().is_some());
+        assert_eq!(lx.next_entry(&mut toks), Err(LexError::UnterminatedQuote { line: 3 }));
         assert_eq!(Lexer::new(b"a A 1.2.3.4\x00x\n").next_entry(&mut toks), Err(LexError::ControlChar(0)));
     }
 }

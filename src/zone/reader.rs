@@ -7,7 +7,7 @@
 
 use super::error::{Problem, SourcePos, Sources, ZoneError};
 use super::lexer::Lexer;
-use crate::dns::name::{key_from_wire, parse_name};
+use crate::dns::name::{KeyName, key_from_wire, parse_name};
 use crate::dns::rdata;
 use crate::dns::rtype::{self, code};
 use crate::dns::text::{Token, parse_period};
@@ -125,7 +125,7 @@ impl Reader<'_> {
             let entry = match lexer.next_entry(&mut tokens) {
                 Ok(Some(e)) => e,
                 Ok(None) => break,
-                Err(e) => return Err(self.err(file, lexer.line(), e.into())),
+                Err(e) => return Err(self.err(file, e.line(lexer.line()), e.into())),
             };
             let line = entry.line;
             let first = tokens[0];
@@ -196,8 +196,17 @@ impl Reader<'_> {
                     }
                 }
             };
-            rdata::parse_into(rtype, rest, &st.origin, &mut rdata_buf)
-                .map_err(|error| self.err(file, line, Problem::Rdata { rtype: rtype::mnemonic(rtype).into_owned(), error }))?;
+            if let Some(why) = rtype::not_zone_data(rtype) {
+                let (owner, rtype) = (KeyName(&owner).to_string(), rtype::mnemonic(rtype).into_owned());
+                return Err(self.err(file, line, Problem::NotZoneData { owner, rtype, why }));
+            }
+            rdata::parse_into(rtype, rest, &st.origin, &mut rdata_buf).map_err(|error| {
+                self.err(
+                    file,
+                    line,
+                    Problem::Rdata { owner: KeyName(&owner).to_string(), rtype: rtype::mnemonic(rtype).into_owned(), error },
+                )
+            })?;
             let rdata = &rdata_buf;
             let ttl = match ttl.or(default_ttl).or(last_ttl) {
                 Some(t) => t,
@@ -274,7 +283,11 @@ impl Reader<'_> {
                 };
                 let rel = PathBuf::from(String::from_utf8_lossy(text).into_owned());
                 let path = if rel.is_absolute() || !dir.join(&rel).exists() { rel } else { dir.join(&rel) };
-                *default_ttl = self.read(&path, &origin, *default_ttl, depth + 1)?;
+                let data = std::fs::read(&path)
+                    .map_err(|e| self.err(file, line, Problem::Include { path: path.display().to_string(), error: e.to_string() }))?;
+                let inc = self.add_source(&path.display().to_string());
+                let inc_dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+                *default_ttl = self.read_data(&data, inc, &inc_dir, &origin, *default_ttl, depth + 1)?;
             }
             b"$GENERATE" => {
                 return Err(directive_err("$GENERATE is not supported; expand it before signing".into()));
@@ -309,7 +322,6 @@ fn class_token(t: &[u8]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::name::KeyName;
 
     fn origin() -> Vec<u8> {
         parse_name(b"example.", None).unwrap()
@@ -330,7 +342,7 @@ mod tests {
     fn errors_name_file_and_line() {
         let z = b"$TTL 300\n@ SOA ns h 1 2 3 4 5\nwww A 192.0.2.300\n";
         let e = read_str("zone.db", z, &origin()).unwrap_err().to_string();
-        assert!(e.starts_with("zone.db:3: A record: bad IPv4 address"), "{e}");
+        assert!(e.starts_with("zone.db:3: www.example. A record: bad IPv4 address"), "{e}");
         let e = read_str("z", b"$TTL 1\na CLASS312 A 1.2.3.4\n", &origin()).unwrap_err().to_string();
         assert!(e.contains("class CLASS312 is not supported"), "{e}");
         let e = read_str("z", b"$TTL 5w*10s\n", &origin()).unwrap_err().to_string();
@@ -357,5 +369,21 @@ mod tests {
         let r = read_file(&main, &origin()).unwrap();
         let names: Vec<String> = r.records.iter().map(|r| KeyName(&r.owner).to_string()).collect();
         assert_eq!(names, ["example.", "x.sub.example.", "after.example.", "x.sub.example."]);
+    }
+
+    #[test]
+    fn missing_include_names_the_including_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("inc.db"), "x A 192.0.2.2\n$INCLUDE gone.db\n").unwrap();
+        let main = dir.path().join("main.db");
+        std::fs::write(&main, "$TTL 60\n@ SOA ns h 1 2 3 4 5\n$INCLUDE inc.db\n").unwrap();
+        let e = read_file(&main, &origin()).unwrap_err().to_string();
+        let inc = dir.path().join("inc.db");
+        assert!(e.starts_with(&format!("{}:2: $INCLUDE ", inc.display())), "{e}");
+        assert!(e.contains("gone.db: No such file or directory"), "{e}");
+        // An unclosed parenthesis in an included file: that file, the opening line.
+        std::fs::write(dir.path().join("inc.db"), "x A 192.0.2.2\ny TXT ( \"a\"\n\nz A 192.0.2.3\n").unwrap();
+        let e = read_file(&main, &origin()).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:2: unbalanced parentheses: '(' opened here", inc.display())), "{e}");
     }
 }

@@ -52,8 +52,13 @@ impl Pkcs11Device {
         let session = ctx.open_ro_session(slot).map_err(|e| call_error(&name, "C_OpenSession", &e))?;
         let pin = Secret::new(hello.pin.to_string());
         login(&session, &pin, &name)?;
-        let (key, found, public) = find_private(&session, &hello.key, &name)?;
-        let alg = Algorithm::from_number(hello.algorithm).unwrap_or(found);
+        let configured = Algorithm::from_number(hello.algorithm).ok_or_else(|| Pkcs11Error::Unsupported {
+            token: name.clone(),
+            detail: format!("algorithm {} is not a DNSSEC signing algorithm", hello.algorithm),
+        })?;
+        let (key, _) = find_private(&session, &hello.key, &name, &hello.public_key, hello.flags, configured)?;
+        let public = hello.public_key.clone();
+        let alg = configured;
         let mechs = ctx.get_mechanism_list(slot).map_err(|e| call_error(&name, "C_GetMechanismList", &e))?;
         let has = |m: MechanismType| mechs.contains(&m);
         let mech = match alg {

@@ -4,7 +4,9 @@
 //! Tokens are best chosen by serial: every SmartCard-HSM reports the same
 //! label, OpenSC appends " (UserPIN)" to it and AEP Keyper truncates labels to
 //! seven characters. Keys are found by `CKA_LABEL` or `CKA_ID` and then matched
-//! across tokens by their public key, never by label alone.
+//! across tokens by their public key, never by label alone; the configuration
+//! should pin that public key ([`pin`]), so that a key put on a token under
+//! the same label is refused instead of signed with.
 //!
 //! The module is never loaded in the signer's own process: [`pool_for_key`]
 //! finds the tokens that hold a key through a discovery child ([`probe`]) and
@@ -13,6 +15,7 @@
 
 pub mod device;
 pub mod opensc;
+pub mod pin;
 pub mod probe;
 pub mod token;
 
@@ -173,12 +176,34 @@ pub enum Pkcs11Error {
         detail: String,
     },
     /// Tokens hold different keys under the same name.
-    #[error("key {wanted}: tokens hold different keys under that name ({}); pin the key with `key_tag` in the configuration", groups.join("; "))]
+    #[error("key {wanted}: tokens hold different keys under that name ({}); pin the one to use: add its public_key_sha256 line to its [[key]] entry", groups.join("; "))]
     Ambiguous {
         /// The selector.
         wanted: String,
         /// Tokens grouped by key.
         groups: Vec<String>,
+    },
+    /// One token holds several different keys under the same name.
+    #[error("token {token}: several different keys with {wanted} ({}); pin the one to use: add its public_key_sha256 line to its [[key]] entry", keys.join("; "))]
+    AmbiguousOnToken {
+        /// The token.
+        token: String,
+        /// The selector.
+        wanted: String,
+        /// The keys found: key tag and digest of each.
+        keys: Vec<String>,
+    },
+    /// No key under the name on a token is the configured one: the token is refused.
+    #[error("token {token}: no key with {wanted} is the configured key: expected {expected}, found {}; the key on the token was replaced, or the configuration pins another key; refusing to sign with this token", found.join(", "))]
+    PinMismatch {
+        /// The token.
+        token: String,
+        /// The selector.
+        wanted: String,
+        /// The pin or key tag expected.
+        expected: String,
+        /// The keys found: key tag and digest of each.
+        found: Vec<String>,
     },
     /// A `CKA_ID` that is not hex.
     #[error("key id '{0}' is not hex")]
@@ -226,6 +251,11 @@ pub struct WorkerHello {
     pub key: KeySelector,
     /// DNSSEC algorithm number.
     pub algorithm: u8,
+    /// DNSKEY flags the key is published with (for key tags in messages).
+    pub flags: u16,
+    /// The DNSKEY public key field discovery chose: the worker signs only
+    /// with the private key of this public key.
+    pub public_key: Vec<u8>,
     /// The user PIN.
     pub pin: Zeroizing<String>,
 }
@@ -245,8 +275,21 @@ pub struct KeySpec {
     pub role: Role,
     /// DNSSEC algorithm (for RSA keys: 8 or 10; otherwise implied by the key).
     pub algorithm: Option<Algorithm>,
-    /// Key tag that the key must have (guards against a same-named other key).
+    /// Key tag that the key must have (a 16-bit guard; [`KeySpec::pin`] is the real one).
     pub key_tag: Option<u16>,
+    /// The public key the key must have; `None` leaves the key unpinned.
+    pub pin: Option<pin::KeyPin>,
+}
+
+impl KeySpec {
+    /// The DNSSEC algorithm of a key found with this algorithm family:
+    /// RSA keys serve 8 or 10, as configured.
+    pub fn algorithm_of(&self, found: Algorithm) -> Algorithm {
+        match (found, self.algorithm) {
+            (Algorithm::RsaSha256, Some(Algorithm::RsaSha512)) => Algorithm::RsaSha512,
+            (a, _) => a,
+        }
+    }
 }
 
 /// Finds the tokens holding the key, checks they hold the same key, and
@@ -279,6 +322,8 @@ pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptio
             token: h.selector.to_string(),
             key: spec.key.clone(),
             algorithm: alg.number(),
+            flags: spec.role.flags(),
+            public_key: info.dnskey[4..].to_vec(),
             pin: Zeroizing::new(pin.expose().to_owned()),
         };
         let bytes = serde_json::to_vec(&hello).map_err(|e| Pkcs11Error::Module { path: spec.module.clone(), detail: e.to_string() })?;
@@ -304,6 +349,8 @@ pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptio
 /// No token or key, tokens holding different keys, a module that does not
 /// answer or crashes.
 pub fn resolve_key(spec: &KeySpec, program: &Path, limit: Duration) -> Result<(KeyInfo, token::Discovery), Pkcs11Error> {
+    // Discovery has already chosen one key per token (the pinned one, or the
+    // only one under the name); here the tokens must agree.
     let token::Discovery { found, readers } = probe::find_key(program, spec, limit)?;
     let mut groups: Vec<(Vec<u8>, Algorithm, Vec<token::FoundKey>)> = Vec::new();
     for f in found {
@@ -312,22 +359,23 @@ pub fn resolve_key(spec: &KeySpec, program: &Path, limit: Duration) -> Result<(K
             None => groups.push((f.public_key.clone(), f.algorithm, vec![f])),
         }
     }
-    if let Some(tag) = spec.key_tag {
-        groups.retain(|g| key_tag(&dnskey_rdata(spec.role.flags(), g.1, &g.0)) == tag);
-    }
     if groups.len() > 1 {
         let desc = groups
             .iter()
             .map(|g| {
-                let tag = key_tag(&dnskey_rdata(spec.role.flags(), g.1, &g.0));
-                format!("tag {tag} on {}", g.2.iter().map(|f| f.token.clone()).collect::<Vec<_>>().join(", "))
+                format!(
+                    "key tag {} on {}: {}",
+                    key_tag(&dnskey_rdata(spec.role.flags(), spec.algorithm_of(g.1), &g.0)),
+                    g.2.iter().map(|f| f.token.clone()).collect::<Vec<_>>().join(", "),
+                    pin::config_line(&g.0)
+                )
             })
             .collect();
         return Err(Pkcs11Error::Ambiguous { wanted: spec.key.to_string(), groups: desc });
     }
     let Some((public_key, alg, holders)) = groups.pop() else {
         return Err(Pkcs11Error::NoKey {
-            wanted: format!("{}{}", spec.key, spec.key_tag.map(|t| format!(" and key tag {t}")).unwrap_or_default()),
+            wanted: spec.key.to_string(),
             token: if spec.tokens.is_empty() {
                 "any".to_owned()
             } else {
@@ -336,12 +384,18 @@ pub fn resolve_key(spec: &KeySpec, program: &Path, limit: Duration) -> Result<(K
             present: Vec::new(),
         });
     };
-    let alg = match (alg, spec.algorithm) {
-        (Algorithm::RsaSha256, Some(Algorithm::RsaSha512)) => Algorithm::RsaSha512,
-        (a, _) => a,
-    };
+    let alg = spec.algorithm_of(alg);
     let dnskey = dnskey_rdata(spec.role.flags(), alg, &public_key);
     let tag = key_tag(&dnskey);
+    if spec.pin.is_none() {
+        tracing::warn!(
+            zone = %spec.zone,
+            key = %spec.key,
+            key_tag = tag,
+            "the key is not pinned: a different key put on a token under the same name would be used; add `{}` to its [[key]] entry",
+            pin::config_line(&public_key)
+        );
+    }
     let info = KeyInfo {
         id: format!("pkcs11:{}", spec.key.label.clone().or_else(|| spec.key.id.clone()).unwrap_or_else(|| tag.to_string())),
         backend: "pkcs11",

@@ -132,6 +132,10 @@ pub struct KeyDesc {
     /// DNSKEY public key field (base64 in JSON, as in a DNSKEY record).
     #[serde(with = "base64_field")]
     pub public_key: Vec<u8>,
+    /// SHA-256 of the public key field in hex, the value that pins the key
+    /// in the configuration (`public_key_sha256`); empty without a public key.
+    #[serde(default)]
+    pub public_key_sha256: String,
     /// Key tag if published as a KSK (flags 257).
     pub key_tag_ksk: Option<u16>,
     /// Key tag if published as a ZSK (flags 256).
@@ -266,30 +270,65 @@ fn find(session: &Session, class: ObjectClass, sel: &KeySelector, token: &str) -
     session.find_objects(&template).map_err(|e| call_error(token, "C_FindObjects", &e))
 }
 
-/// The private key and its public key field on a logged-in session.
+/// The private key whose public key field is `expected`, on a logged-in
+/// session, among the private keys the selector finds; returns it with its
+/// algorithm family.
+///
+/// Each private key is paired with its public half: the public objects with
+/// its `CKA_ID` (or, without an id, with the selector), else the private object
+/// itself (RSA private keys carry modulus and exponent). A private key whose
+/// id is shared by public objects of different keys cannot be paired and is
+/// never used.
 ///
 /// # Errors
-/// No such key (listing what is there), or an unusable one.
-pub fn find_private(session: &Session, sel: &KeySelector, token: &str) -> Result<(ObjectHandle, Algorithm, Vec<u8>), Pkcs11Error> {
+/// No such key (listing what is there), no private key of the expected
+/// public key ([`Pkcs11Error::PinMismatch`], naming the keys found), or an
+/// unusable one. `flags` and `algorithm` (as published) name keys by their
+/// key tags in messages.
+pub fn find_private(
+    session: &Session,
+    sel: &KeySelector,
+    token: &str,
+    expected: &[u8],
+    flags: u16,
+    algorithm: Algorithm,
+) -> Result<(ObjectHandle, Algorithm), Pkcs11Error> {
+    // RSA keys serve 8 and 10: name found keys by the tag they would have.
+    let published = |family: Algorithm| if family == Algorithm::RsaSha256 { algorithm } else { family };
     let privs = find(session, ObjectClass::PRIVATE_KEY, sel, token)?;
-    let Some(&private) = privs.first() else {
+    if privs.is_empty() {
         let present = keys_on(session, token).into_iter().map(|k| format!("label '{}' id {}", k.label, k.id)).collect();
         return Err(Pkcs11Error::NoKey { wanted: sel.to_string(), token: token.to_owned(), present });
-    };
-    // The public half: the public object with the same CKA_ID, else the private
-    // object itself (RSA private keys carry modulus and exponent).
-    let (_, id) = label_of(session, private);
-    let by_id = KeySelector { label: None, id: if id.is_empty() { None } else { Some(id) } };
-    let publics = if by_id.id.is_some() {
-        find(session, ObjectClass::PUBLIC_KEY, &by_id, token)?
-    } else {
-        find(session, ObjectClass::PUBLIC_KEY, sel, token)?
-    };
-    let (alg, public, _) = match publics.first() {
-        Some(&p) => public_key_of(session, p, token)?,
-        None => public_key_of(session, private, token)?,
-    };
-    Ok((private, alg, public))
+    }
+    let mut found = Vec::new();
+    for private in privs {
+        let (_, id) = label_of(session, private);
+        let by_id = KeySelector { label: None, id: if id.is_empty() { None } else { Some(id) } };
+        let publics = find(session, ObjectClass::PUBLIC_KEY, if by_id.id.is_some() { &by_id } else { sel }, token)?;
+        let mut halves: Vec<(Algorithm, Vec<u8>)> = Vec::new();
+        for p in publics {
+            let (alg, field, _) = public_key_of(session, p, token)?;
+            if !halves.iter().any(|h| h.1 == field) {
+                halves.push((alg, field));
+            }
+        }
+        if halves.is_empty() {
+            let (alg, field, _) = public_key_of(session, private, token)?;
+            halves.push((alg, field));
+        }
+        let id = by_id.id.unwrap_or_else(|| "-".to_owned());
+        match halves.as_slice() {
+            [(alg, field)] if field.as_slice() == expected => return Ok((private, *alg)),
+            [(alg, field)] => found.push(format!("id {id} {}", super::pin::describe_found(flags, published(*alg), field))),
+            _ => found.push(format!("id {id}: a private key whose CKA_ID is shared by {} different public keys", halves.len())),
+        }
+    }
+    Err(Pkcs11Error::PinMismatch {
+        token: token.to_owned(),
+        wanted: sel.to_string(),
+        expected: super::pin::describe_found(flags, algorithm, expected),
+        found,
+    })
 }
 
 /// Every key visible on the session, public objects first.
@@ -311,12 +350,14 @@ pub fn keys_on(session: &Session, token: &str) -> Vec<KeyDesc> {
             let tag =
                 |flags: u16| algorithm.map(|a| crate::crypto::dnskey::key_tag(&crate::crypto::dnskey::dnskey_rdata(flags, a, &public_key)));
             let (key_tag_ksk, key_tag_zsk) = if public_key.is_empty() { (None, None) } else { (tag(257), tag(256)) };
+            let public_key_sha256 = if public_key.is_empty() { String::new() } else { super::pin::sha256_hex(&public_key) };
             out.push(KeyDesc {
                 label,
                 id,
                 algorithm: algorithm.map(Algorithm::number),
                 kind,
                 public_key,
+                public_key_sha256,
                 key_tag_ksk,
                 key_tag_zsk,
                 private: is_private,
@@ -466,24 +507,25 @@ pub fn find_key_on_tokens(spec: &KeySpec) -> Result<Discovery, Pkcs11Error> {
     let mut found = Vec::new();
     let mut present = Vec::new();
     for t in &chosen {
+        let mut candidates: Vec<super::pin::Candidate<'_>> = Vec::new();
         for k in &t.keys {
             let matches = spec.key.label.as_ref().is_none_or(|l| *l == k.label) && id.as_ref().is_none_or(|i| *i == k.id);
             match k.algorithm.and_then(Algorithm::from_number) {
                 Some(alg) if matches && !k.public_key.is_empty() => {
-                    // Some modules (tpm2-pkcs11) give every token the same serial:
-                    // then only the slot tells them apart.
-                    let unique = tokens.iter().filter(|o| o.serial == t.serial).count() == 1;
-                    let selector = if unique { t.selector() } else { TokenSelector::Slot(t.slot) };
-                    found.push(FoundKey {
-                        token: t.name(),
-                        selector,
-                        algorithm: alg,
-                        public_key: k.public_key.clone(),
-                        reader: reader_of(t.slot),
-                    });
+                    candidates.push(super::pin::Candidate { id: &k.id, algorithm: alg, public_key: &k.public_key })
                 }
                 _ => present.push(format!("{}: label '{}' id {}", t.name(), k.label, k.id)),
             }
+        }
+        // Each token must hold exactly the configured key; a token that holds
+        // another under the name refuses the run rather than drop out quietly.
+        if let Some(i) = super::pin::choose(spec, &t.name(), &candidates)? {
+            let super::pin::Candidate { algorithm, public_key, .. } = candidates[i];
+            // Some modules (tpm2-pkcs11) give every token the same serial:
+            // then only the slot tells them apart.
+            let unique = tokens.iter().filter(|o| o.serial == t.serial).count() == 1;
+            let selector = if unique { t.selector() } else { TokenSelector::Slot(t.slot) };
+            found.push(FoundKey { token: t.name(), selector, algorithm, public_key: public_key.to_vec(), reader: reader_of(t.slot) });
         }
     }
     if found.is_empty() {

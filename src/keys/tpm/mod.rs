@@ -2,7 +2,9 @@
 //! exportable (`fixedTPM`, `fixedParent`, `sensitiveDataOrigin`), kept as
 //! public/private blobs in the key directory beside the software keys:
 //! `K<zone>+<alg>+<tag>.tpm` (JSON) plus `.tpm.pub`/`.tpm.priv` in tpm2-tools'
-//! format, so `tpm2_load`/`tpm2_sign` can use them too.
+//! format, so `tpm2_load`/`tpm2_sign` can use them too. The JSON file carries
+//! its format's `version` ([`KEY_FILE_VERSION`]); files written before it had
+//! one are read as version 1, and any other version is refused, naming the file.
 //!
 //! A key is lost for good on a TPM clear or a factory reset: the blobs only
 //! load under the TPM's storage seed. Plan a second key or a published
@@ -18,6 +20,9 @@ use crate::secret::Secret;
 use crate::sign::{KeyInfo, Role};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
+
+/// The version of the `.tpm` key file format this build writes and reads.
+pub const KEY_FILE_VERSION: u32 = 1;
 
 /// The default TCTI: the kernel's resource manager.
 pub const DEFAULT_TCTI: &str = "device:/dev/tpmrm0";
@@ -102,6 +107,14 @@ pub enum TpmError {
     /// A key file problem.
     #[error("{0}")]
     Blob(String),
+    /// A key file of a format version this build does not read.
+    #[error("{path}: TPM key file version {found} is not supported; this hwsigner reads version {KEY_FILE_VERSION}")]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version given, as written.
+        found: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -140,6 +153,9 @@ impl From<TpmError> for crate::sign::KeyError {
 /// A TPM key file.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TpmKeyFile {
+    /// Format version ([`KEY_FILE_VERSION`]); absent in files older than it, which are version 1.
+    #[serde(default = "first_version")]
+    pub version: u32,
     /// Zone, presentation form.
     pub zone: String,
     /// Role.
@@ -162,7 +178,27 @@ pub struct TpmKeyFile {
     pub tcti: String,
 }
 
+fn first_version() -> u32 {
+    1
+}
+
 impl TpmKeyFile {
+    /// Parses the JSON key file `path`.
+    ///
+    /// The version is read first: a file of another version is refused
+    /// before its fields are judged by this version's rules.
+    ///
+    /// # Errors
+    /// [`TpmError::Version`] for another version, [`TpmError::Blob`] for a malformed file.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, TpmError> {
+        let malformed = |err: serde_json::Error| TpmError::Blob(format!("{}: {err}", path.display()));
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(malformed)?;
+        if let Some(v) = value.get("version").filter(|v| v.as_u64() != Some(KEY_FILE_VERSION.into())) {
+            return Err(TpmError::Version { path: path.to_path_buf(), found: v.to_string() });
+        }
+        serde_json::from_value(value).map_err(malformed)
+    }
+
     /// The key as the engine sees it.
     ///
     /// # Errors
@@ -263,6 +299,7 @@ pub fn generate(
     let made = device::create_key(tcti, parent, alg, auth.map(|a| a.expose().as_bytes()))?;
     let dnskey = dnskey_rdata(role.flags(), made.algorithm, &made.field);
     let f = TpmKeyFile {
+        version: KEY_FILE_VERSION,
         zone: zone_text(zone),
         role,
         algorithm: made.algorithm.number(),
@@ -315,6 +352,7 @@ pub fn import(
     };
     let dnskey = dnskey_rdata(role.flags(), alg, &field);
     let f = TpmKeyFile {
+        version: KEY_FILE_VERSION,
         zone: zone_text(zone),
         role,
         algorithm: alg.number(),
@@ -347,7 +385,7 @@ pub fn list(dir: &Path, zone: Option<&str>) -> Result<Vec<(String, TpmKeyFile)>,
             continue;
         }
         let text = std::fs::read(&path).map_err(|source| TpmError::Io { path: path.clone(), source })?;
-        let f: TpmKeyFile = serde_json::from_slice(&text).map_err(|err| TpmError::Blob(format!("{}: {err}", path.display())))?;
+        let f = TpmKeyFile::parse(&path, &text)?;
         if zone.is_none_or(|z| zone_text(z) == f.zone) {
             let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             out.push((format!("tpm:{stem}"), f));
@@ -414,4 +452,31 @@ pub fn worker_main() -> std::io::Result<()> {
         let hello: WorkerHello = serde_json::from_slice(hello).map_err(|e| Failure::new(FailureKind::Fatal, format!("bad hello: {e}")))?;
         device::TpmDevice::open(&hello).map(|d| Box::new(d) as Box<dyn crate::pool::worker::DeviceSigner>).map_err(TpmError::into_failure)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_text(version: Option<&str>) -> String {
+        let v = version.map(|v| format!("\"version\": {v}, ")).unwrap_or_default();
+        format!(
+            "{{{v}\"zone\": \"example.\", \"role\": \"csk\", \"algorithm\": 13, \"key_tag\": 1, \"public_key\": \"00\", \"public_blob\": \"00\", \"private_blob\": \"00\", \"parent\": \"template\", \"auth\": false, \"tcti\": \"device:/dev/tpmrm0\"}}"
+        )
+    }
+
+    #[test]
+    fn key_files_without_a_version_are_version_one_and_others_are_refused() {
+        let path = Path::new("/keys/Kexample.+013+00001.tpm");
+        assert_eq!(TpmKeyFile::parse(path, file_text(None).as_bytes()).expect("old file").version, 1);
+        assert_eq!(TpmKeyFile::parse(path, file_text(Some("1")).as_bytes()).expect("version 1").version, 1);
+        for v in ["2", "0", "\"1\"", "null"] {
+            let e = TpmKeyFile::parse(path, file_text(Some(v)).as_bytes()).expect_err(v).to_string();
+            assert_eq!(e, format!("{}: TPM key file version {v} is not supported; this hwsigner reads version 1", path.display()));
+        }
+        // What is written says its version, first.
+        let f = TpmKeyFile::parse(path, file_text(None).as_bytes()).expect("old file");
+        let written = serde_json::to_string(&f).expect("json");
+        assert!(written.starts_with("{\"version\":1,"), "{written}");
+    }
 }

@@ -59,6 +59,10 @@ pub struct Delays {
 
 pub struct Card {
     pub state: State,
+    /// GET CHALLENGE answers 00 01 02 ... (like the probe card of the research
+    /// notes): a card whose random generator is fully predictable, to show that
+    /// the host's randomness enters every share the card helps make.
+    pub counting_challenge: bool,
     path: PathBuf,
     delays: Delays,
     verified: bool,
@@ -199,7 +203,7 @@ impl Card {
             Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
             Err(_) => State::factory(serial),
         };
-        let card = Card { state, path, delays, verified: false, current_ef: None };
+        let card = Card { state, counting_challenge: false, path, delays, verified: false, current_ef: None };
         card.save();
         card
     }
@@ -243,7 +247,11 @@ impl Card {
             0xE4 => self.delete(c),
             0x84 => {
                 let mut b = vec![0u8; c.ne.clamp(1, 1024)];
-                openssl::rand::rand_bytes(&mut b).expect("rand");
+                if self.counting_challenge {
+                    b.iter_mut().enumerate().for_each(|(i, x)| *x = i as u8);
+                } else {
+                    openssl::rand::rand_bytes(&mut b).expect("rand");
+                }
                 ok(b)
             }
             _ => sw(0x6D00),

@@ -5,6 +5,10 @@
 //!
 //! Usage: sc-hsm-emu --state FILE [--port 35963] [--host 127.0.0.1]
 //!        [--serial DEEM12345] [--rsa-sign-ms N] [--ec-sign-ms N] [--events FILE]
+//!        [--counting-challenge]
+//!
+//! `--counting-challenge` makes GET CHALLENGE answer 00 01 02 ...: a card with a
+//! predictable random generator.
 //!
 //! `--events` appends a line `reset` to FILE for every warm reset pcscd passes
 //! on (a client disconnecting with SCARD_RESET_CARD), which logs every other
@@ -69,7 +73,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(state) = arg(&args, "--state") else {
         eprintln!(
-            "usage: sc-hsm-emu --state FILE [--port 35963] [--host 127.0.0.1] [--serial DEEM12345] [--rsa-sign-ms N] [--ec-sign-ms N] [--events FILE]"
+            "usage: sc-hsm-emu --state FILE [--port 35963] [--host 127.0.0.1] [--serial DEEM12345] [--rsa-sign-ms N] [--ec-sign-ms N] [--events FILE] [--counting-challenge]"
         );
         std::process::exit(2);
     };
@@ -79,6 +83,7 @@ fn main() {
     let ms = |n: &str| Duration::from_millis(arg(&args, n).and_then(|v| v.parse().ok()).unwrap_or(0));
     let delays = Delays { rsa_sign: ms("--rsa-sign-ms"), ec_sign: ms("--ec-sign-ms") };
     let mut card = Card::open(PathBuf::from(state), &serial, delays);
+    card.counting_challenge = args.iter().any(|a| a == "--counting-challenge");
     let events = arg(&args, "--events").map(PathBuf::from);
     let note = |what: &[u8]| {
         if let Some(path) = &events
