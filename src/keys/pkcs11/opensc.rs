@@ -91,6 +91,8 @@ fn write_configs(own: &[&str], all: &[String], path: &Path, base: &str) -> std::
         files.push(match compose(reader, all, path, base) {
             Some(text) => {
                 let file = dir.path().join(format!("worker-{n}.conf"));
+                // Not through atomic_file: a fresh private directory of this
+                // process, read only by workers started after it is written.
                 std::fs::write(&file, text)?;
                 Some(file)
             }
