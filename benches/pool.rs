@@ -5,7 +5,9 @@
 //! (b) through the fault-injecting module modelling cards at 50 ms a
 //!     signature: 1, 2, 4 and 8 tokens against N times the one-token rate;
 //! (c) four such tokens, one hanging mid-run;
-//! (d) optionally, `hwsigner sign` of a zone through the pool
+//! (d) two such tokens, one hanging on every signature, against the healthy
+//!     token alone (a hung token may cost at most one watchdog period);
+//! (e) optionally, `hwsigner sign` of a zone through the pool
 //!     (`POOL_BENCH_ZONE=file POOL_BENCH_ORIGIN=name`), P-256 and RSA-2048.
 //!
 //! Needs softhsm2-util and openssl; the fault module and the `hwsigner` binary
@@ -13,13 +15,13 @@
 
 use hwsigner::crypto::SignInput;
 use hwsigner::crypto::public::PublicKey;
-use hwsigner::sign::Role;
-use hwsigner::sign::SigningKey;
 use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::keys::pkcs11::token::{find_private, find_slot, login, open_module};
 use hwsigner::keys::pkcs11::{KeySelector, KeySpec, TokenSelector, pool_for_key};
 use hwsigner::pool::PoolOptions;
 use hwsigner::secret::Secret;
+use hwsigner::sign::Role;
+use hwsigner::sign::SigningKey;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -219,8 +221,26 @@ fn main() {
         println!("    {}: {} signatures, {} errors, {:?}", s.device, s.signatures, s.errors, s.state);
     }
 
+    println!("== (d) two such tokens, one hanging on every signature (default watchdog 10 s), against the healthy token alone");
+    let count = 260;
+    std::fs::write(&control, "* latency ms=50\n").expect("control");
+    let t = Instant::now();
+    pool_rate(&fault, "p256", &hsm.serials[..1], Algorithm::EcdsaP256Sha256, count, PoolOptions::default());
+    let alone = t.elapsed().as_secs_f64();
+    std::fs::write(&control, "* latency ms=50\ntok2 hang\n").expect("control");
+    let t = Instant::now();
+    let (_, stats) = pool_rate(&fault, "p256", &hsm.serials[..2], Algorithm::EcdsaP256Sha256, count, PoolOptions::default());
+    let hung = t.elapsed().as_secs_f64();
+    println!(
+        "  {count} signatures: healthy token alone {alone:.1} s, with the hung token {hung:.1} s (bound: alone + one watchdog period = {:.1} s)",
+        alone + PoolOptions::default().watchdog.as_secs_f64()
+    );
+    for s in stats {
+        println!("    {}: {} signatures, {} errors, {} restarts, {:?}", s.device, s.signatures, s.errors, s.restarts, s.state);
+    }
+
     if let (Ok(zone), Ok(origin)) = (std::env::var("POOL_BENCH_ZONE"), std::env::var("POOL_BENCH_ORIGIN")) {
-        println!("== (d) hwsigner sign {zone} through the pool, two SoftHSM2 tokens, NSEC3 opt-out");
+        println!("== (e) hwsigner sign {zone} through the pool, two SoftHSM2 tokens, NSEC3 opt-out");
         for label in ["p256", "rsa"] {
             let config = hsm.dir.path().join(format!("{label}.toml"));
             std::fs::write(

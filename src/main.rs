@@ -37,6 +37,8 @@ enum Command {
     /// PKCS#11 tokens: list slots, tokens, mechanisms and keys.
     #[command(subcommand)]
     Tokens(cli::tokens::TokensCommand),
+    /// Measure the zone's keys (signatures per second and latency per device, through the signing pool) and estimate a zone's signing time.
+    Bench(Box<cli::bench::BenchArgs>),
     /// Internal: a device worker started by the signing pool (talks on its pipes).
     #[command(hide = true)]
     Worker {
@@ -64,6 +66,7 @@ fn main() {
         Command::Tokens(c) => cli::tokens::run(c),
         Command::Tpm(c) => cli::tpm::run(c),
         Command::Ceremony(c) => cli::ceremony::run(c),
+        Command::Bench(a) => cli::bench::run(*a),
         Command::Worker { backend } => match backend.as_str() {
             "pkcs11-probe" => {
                 hwsigner::keys::pkcs11::probe::probe_main().map_err(|e| CliError::new(Exit::Internal, format!("worker: {e}")))
