@@ -473,8 +473,12 @@ fn workers_and_discovery_children_get_no_pin_and_cannot_dump_core() {
     hsm.env(&mut c).env("UNRELATED_SECRET", "x");
     let (mut c, uid) = as_unprivileged(&hsm, c);
     let mut child = c.stdout(std::process::Stdio::null()).spawn().expect("hwsigner sign");
-    let parent = view(child.id());
     let workers = wait_children(&mut child, "worker pkcs11", 2);
+    // Past their start-up (hardening comes first thing, the PIN after it).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Read once the signer runs as itself (setpriv changes credentials, which
+    // leaves a process undumpable until it executes the signer).
+    let parent = view(child.id());
     let views: Vec<ChildView> = workers.iter().map(|&p| view(p)).collect();
     let status = child.wait().expect("wait");
     assert!(status.success(), "signing through the watched workers failed");
@@ -499,6 +503,8 @@ fn workers_and_discovery_children_get_no_pin_and_cannot_dump_core() {
     let (mut c, _) = as_unprivileged(&hsm, c);
     let mut child = c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("hwsigner sign");
     let probes = wait_children(&mut child, "worker pkcs11-probe", 1);
+    // Now stuck in the listing (for the 4 s discovery deadline), long past its start.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
     let v = view(probes[0]);
     assert!(!child.wait().expect("wait").success(), "the hung listing fails the run");
     assert_clean(&v, "discovery child");

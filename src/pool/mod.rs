@@ -218,21 +218,10 @@ impl Proc {
         });
     }
 
-    fn close(mut self) {
-        // Closing the pipe lets the worker finalise the module and exit; a
-        // worker stuck in its driver is killed after a grace period.
+    /// Closes the pipe, which lets the worker finalise the module and exit.
+    fn close(mut self) -> Child {
         self.to_worker = None;
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        });
+        self.child
     }
 }
 
@@ -810,12 +799,34 @@ impl Pool {
 }
 
 impl Drop for Pool {
+    /// Ends every worker before the pool is gone, synchronously: the signer
+    /// may exit right after, and a worker left stuck in its driver would
+    /// outlive it (holding the PIN, and the signer's standard error open).
+    /// A worker with a request out is busy or hung and is killed at once; an
+    /// idle one gets two seconds to log out and finalise the module.
     fn drop(&mut self) {
         let mut inner = self.lock();
+        let mut closing = Vec::new();
         for m in &mut inner.members {
-            if let Some(p) = m.proc.take() {
-                p.close();
+            let Some(p) = m.proc.take() else { continue };
+            let mut child = p.close();
+            if m.inflight.is_empty() {
+                closing.push(child);
+            } else {
+                let _ = child.kill();
+                let _ = child.wait();
             }
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !closing.is_empty() && Instant::now() < deadline {
+            closing.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
+            if !closing.is_empty() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        for mut c in closing {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }
