@@ -585,7 +585,11 @@ impl Pool {
                 if now.saturating_duration_since(m.healthy_since) > self.opts.max_backoff {
                     m.backoff = self.opts.min_backoff;
                 }
-                if matches!(m.state, State::Probing) {
+                // A probe's signature is not progress: a device that signs
+                // once after each restart and then fails again must not keep
+                // a run from being declared stalled.
+                let probe = matches!(m.state, State::Probing);
+                if probe {
                     tracing::warn!(device = %m.spec.name, "probe signature verified; device rejoined the pool");
                     m.state = State::Healthy;
                     m.healthy_since = now;
@@ -598,7 +602,9 @@ impl Pool {
                     }
                     run.results[ix] = Some(sig);
                 }
-                run.progress = now;
+                if !probe {
+                    run.progress = now;
+                }
             }
         }
         Ok(())
