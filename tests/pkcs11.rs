@@ -372,53 +372,6 @@ fn a_wrong_pin_is_tried_exactly_once() {
     assert!(!out.exists(), "nothing written");
 }
 
-/// The processes whose parent is `parent` and whose command line ends with `word`.
-fn children(parent: u32, word: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        // The second field is the command name in parentheses and may hold spaces.
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if ppid == Some(parent) && String::from_utf8_lossy(&cmdline).replace('\0', " ").trim_end().ends_with(word) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-/// Waits until `parent` has at least `n` children whose command line ends with `word`.
-fn wait_children(parent: &mut std::process::Child, word: &str, n: usize) -> Vec<u32> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let found = children(parent.id(), word);
-        if found.len() >= n {
-            return found;
-        }
-        assert!(parent.try_wait().expect("wait").is_none(), "hwsigner ended before {n} '{word}' children were seen");
-        assert!(std::time::Instant::now() < deadline, "no {n} '{word}' children of hwsigner within 30 s: {found:?}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-/// What a child's environment and limits show, read while it runs.
-struct ChildView {
-    environ: Vec<String>,
-    core_limit: String,
-    owner: u32,
-}
-
-fn view(pid: u32) -> ChildView {
-    use std::os::unix::fs::MetadataExt;
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
-    let environ = String::from_utf8_lossy(&environ).split('\0').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
-    let core_limit = limits.lines().find(|l| l.starts_with("Max core file size")).expect("core limit line").to_owned();
-    let owner = std::fs::metadata(format!("/proc/{pid}/environ")).expect("environ metadata").uid();
-    ChildView { environ, core_limit, owner }
-}
-
 /// Runs a command as `nobody` when the tests run as root: a process that is
 /// not dumpable has its /proc files owned by root, which shows only when the
 /// process itself is not root.
@@ -440,7 +393,7 @@ fn as_unprivileged(hsm: &Hsm, c: Command) -> (Command, u32) {
     (s, 65534)
 }
 
-fn assert_clean(v: &ChildView, what: &str) {
+fn assert_clean(v: &common::ChildView, what: &str) {
     assert!(
         v.environ.iter().any(|e| e.starts_with("SOFTHSM2_CONF=")),
         "{what}: the environment was read and keeps what modules need: {:?}",
@@ -473,13 +426,13 @@ fn workers_and_discovery_children_get_no_pin_and_cannot_dump_core() {
     hsm.env(&mut c).env("UNRELATED_SECRET", "x");
     let (mut c, uid) = as_unprivileged(&hsm, c);
     let mut child = c.stdout(std::process::Stdio::null()).spawn().expect("hwsigner sign");
-    let workers = wait_children(&mut child, "worker pkcs11", 2);
+    let workers = common::wait_children(&mut child, "worker pkcs11", 2);
     // Past their start-up (hardening comes first thing, the PIN after it).
     std::thread::sleep(std::time::Duration::from_millis(500));
     // Read once the signer runs as itself (setpriv changes credentials, which
     // leaves a process undumpable until it executes the signer).
-    let parent = view(child.id());
-    let views: Vec<ChildView> = workers.iter().map(|&p| view(p)).collect();
+    let parent = common::view(child.id());
+    let views: Vec<common::ChildView> = workers.iter().map(|&p| common::view(p)).collect();
     let status = child.wait().expect("wait");
     assert!(status.success(), "signing through the watched workers failed");
     assert!(parent.environ.iter().any(|e| e == "TEST_PIN=1234"), "the signer itself was given the PIN variable: {:?}", parent.environ);
@@ -502,10 +455,10 @@ fn workers_and_discovery_children_get_no_pin_and_cannot_dump_core() {
     hsm.env(&mut c).env("UNRELATED_SECRET", "x");
     let (mut c, _) = as_unprivileged(&hsm, c);
     let mut child = c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("hwsigner sign");
-    let probes = wait_children(&mut child, "worker pkcs11-probe", 1);
+    let probes = common::wait_children(&mut child, "worker pkcs11-probe", 1);
     // Now stuck in the listing (for the 4 s discovery deadline), long past its start.
     std::thread::sleep(std::time::Duration::from_millis(1000));
-    let v = view(probes[0]);
+    let v = common::view(probes[0]);
     assert!(!child.wait().expect("wait").success(), "the hung listing fails the run");
     assert_clean(&v, "discovery child");
     assert!(v.core_limit.split_whitespace().filter(|w| *w == "0").count() >= 2, "discovery child: core size 0: {}", v.core_limit);
