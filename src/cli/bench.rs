@@ -327,11 +327,11 @@ fn print_key(f: &KeyFigures) {
 }
 
 fn print_estimate(e: &Estimate) {
-    println!("estimate for {} ({}): {} signatures, {:.1} s", e.file, e.denial.to_uppercase(), e.signatures, e.seconds);
+    println!("estimate for {} ({}): {} signatures, {:.2} s", e.file, e.denial.to_uppercase(), e.signatures, e.seconds);
     for k in &e.keys {
-        println!("  key {} (tag {}): {} signatures, {:.1} s", k.key, k.key_tag, k.signatures, k.seconds);
+        println!("  key {} (tag {}): {} signatures, {:.2} s", k.key, k.key_tag, k.signatures, k.seconds);
     }
-    println!("  host work (hashing, chains, records): {:.1} s", e.host_seconds);
+    println!("  host work (hashing, chains, records): {:.2} s", e.host_seconds);
 }
 
 /// A key that signs nothing: it counts what the engine asks of it.
