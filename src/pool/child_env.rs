@@ -11,8 +11,7 @@
 //! secret was read from ([`crate::secret::secret_env_vars`]) is removed even
 //! when its name is on the allow-list.
 //!
-//! A vendor module that needs another variable (a Luna client's
-//! `ChrystokiConfigurationPath`, say) is given it by naming it in
+//! A vendor module that needs another variable is given it by naming it in
 //! `HWSIGNER_WORKER_ENV` (names separated by spaces or commas); a name that
 //! held a secret is never passed, whatever that list says.
 
@@ -32,12 +31,20 @@ pub const ALLOWED: &[&str] = &[
     "LD_LIBRARY_PATH",
     "XDG_RUNTIME_DIR",
     "DBUS_SESSION_BUS_ADDRESS",
-    // PKCS#11 modules: SoftHSM2, OpenSC, YubiHSM 2, p11-kit.
+    // PKCS#11 modules' configuration: SoftHSM2, OpenSC, YubiHSM 2, p11-kit,
+    // Thales Luna, Entrust nShield, Utimaco.
     "SOFTHSM2_CONF",
     "OPENSC_CONF",
     "OPENSC_DRIVER",
     "YUBIHSM_PKCS11_CONF",
     "P11_KIT_SERVER_ADDRESS",
+    "ChrystokiConfigurationPath",
+    "NFAST_HOME",
+    "CS_PKCS11_R2_CFG",
+    "CS_PKCS11_R3_CFG",
+    // OpenSSL (host-side hashing in the worker; a FIPS provider set-up).
+    "OPENSSL_CONF",
+    "OPENSSL_MODULES",
     // TPM TCTIs (tpm2-tools' variable and the plain one `tcti()` reads).
     "TPM2TOOLS_TCTI",
     "TCTI",
@@ -49,10 +56,10 @@ pub const ALLOWED: &[&str] = &[
 ];
 
 /// Variables passed to children by prefix: locale categories, pcsc-lite,
-/// the TSS2 libraries (TCTI and log configuration), and the test suite's
-/// fault-injecting module (`tests/fault-pkcs11`: `FAULT_PKCS11_MODULE`,
-/// `_CONTROL`, `_LOG`).
-pub const ALLOWED_PREFIXES: &[&str] = &["LC_", "PCSCLITE_", "TSS2_", "FAULT_PKCS11_"];
+/// the TSS2 libraries (TCTI and log configuration), nShield's `CKNFAST_`
+/// settings, and the test suite's fault-injecting module
+/// (`tests/fault-pkcs11`: `FAULT_PKCS11_MODULE`, `_CONTROL`, `_LOG`).
+pub const ALLOWED_PREFIXES: &[&str] = &["LC_", "PCSCLITE_", "TSS2_", "CKNFAST_", "FAULT_PKCS11_"];
 
 /// The operator's extension list.
 const EXTRA: &str = "HWSIGNER_WORKER_ENV";
