@@ -7,8 +7,8 @@
 //!   with and without host verification.
 
 use hwsigner::crypto::SignInput;
-use hwsigner::dns::name::{key_from_wire, parse_name};
 use hwsigner::dns::algorithm::Algorithm;
+use hwsigner::dns::name::{key_from_wire, parse_name};
 use hwsigner::keys::software::PrivateKey;
 use hwsigner::zone::{BuildOptions, build, reader::read_str};
 use rayon::prelude::*;

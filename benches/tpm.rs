@@ -6,9 +6,9 @@
 use hwsigner::crypto::SignInput;
 use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::keys::tpm::{self, Parent, WorkerHello};
-use hwsigner::sign::{Role, SigningKey};
 use hwsigner::pool::PoolOptions;
 use hwsigner::pool::worker::DeviceSigner;
+use hwsigner::sign::{Role, SigningKey};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;

@@ -34,6 +34,9 @@ if [ -z "$CORPUS" ]; then
 fi
 export HWSIGNER_CORPUS=$CORPUS
 
+echo "== a build without the PKCS#11 and smart-card stores (the home-gateway set) still compiles"
+cargo check --release --no-default-features --features tpm 2>&1
+
 echo "== pcscd with four vpcd readers for the SmartCard-HSM emulator"
 "$ROOT/scripts/pcscd-vpcd.sh" start
 echo "== cargo test (release)"

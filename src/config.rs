@@ -22,11 +22,15 @@
 //! key_tag = 12345         # optional guard
 //! ```
 
-use crate::sign::Role;
+// Without the PKCS#11 store only the file format remains: the resolving code and its imports go.
+#![cfg_attr(not(feature = "pkcs11"), allow(unused_imports, dead_code))]
+
 use crate::dns::algorithm::Algorithm;
+#[cfg(feature = "pkcs11")]
 use crate::keys::pkcs11::{KeySelector, KeySpec, TokenSelector};
 use crate::pool::PoolOptions;
 use crate::secret::SecretSource;
+use crate::sign::Role;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -145,6 +149,7 @@ pub struct Config {
 }
 
 /// A key resolved against its store.
+#[cfg(feature = "pkcs11")]
 #[derive(Debug, Clone)]
 pub struct ResolvedKey {
     /// Where and which key.
@@ -182,6 +187,7 @@ impl Config {
     }
 
     /// The PKCS#11 keys configured for `zone` (any case, trailing dot optional).
+    #[cfg(feature = "pkcs11")]
     ///
     /// # Errors
     /// A key naming an unknown store, role or algorithm.

@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "smartcard")]
 pub mod ceremony;
 pub mod config;
 pub mod crypto;
@@ -28,6 +29,7 @@ pub mod keys;
 pub mod pool;
 pub mod secret;
 pub mod sign;
+#[cfg(feature = "smartcard")]
 pub mod smartcard;
 pub mod verify;
 pub mod zone;

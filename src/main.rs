@@ -29,12 +29,15 @@ enum Command {
     /// Check a signed zone: signatures, NSEC/NSEC3 chain, expiry window.
     Verify(cli::verify::VerifyArgs),
     /// SmartCard-HSM key ceremonies: cards, DKEK shares, keys on cards, clones, scripts and transcripts.
+    #[cfg(feature = "smartcard")]
     #[command(subcommand)]
     Ceremony(cli::ceremony::CeremonyCommand),
     /// TPM 2.0: what the TPM is, and persisting the storage key for tpm2-tools.
+    #[cfg(feature = "tpm")]
     #[command(subcommand)]
     Tpm(cli::tpm::TpmCommand),
     /// PKCS#11 tokens: list slots, tokens, mechanisms and keys.
+    #[cfg(feature = "pkcs11")]
     #[command(subcommand)]
     Tokens(cli::tokens::TokensCommand),
     /// Measure the zone's keys (signatures per second and latency per device, through the signing pool) and estimate a zone's signing time.
@@ -63,15 +66,21 @@ fn main() {
         Command::Sign(a) => cli::sign::run(*a),
         Command::Keys(c) => cli::keys::run(*c),
         Command::Verify(a) => cli::verify::run(a),
+        #[cfg(feature = "pkcs11")]
         Command::Tokens(c) => cli::tokens::run(c),
+        #[cfg(feature = "tpm")]
         Command::Tpm(c) => cli::tpm::run(c),
+        #[cfg(feature = "smartcard")]
         Command::Ceremony(c) => cli::ceremony::run(c),
         Command::Bench(a) => cli::bench::run(*a),
         Command::Worker { backend } => match backend.as_str() {
+            #[cfg(feature = "pkcs11")]
             "pkcs11-probe" => {
                 hwsigner::keys::pkcs11::probe::probe_main().map_err(|e| CliError::new(Exit::Internal, format!("worker: {e}")))
             }
+            #[cfg(feature = "pkcs11")]
             "pkcs11" => hwsigner::keys::pkcs11::worker_main().map_err(|e| CliError::new(Exit::Internal, format!("worker: {e}"))),
+            #[cfg(feature = "tpm")]
             "tpm" => hwsigner::keys::tpm::worker_main().map_err(|e| CliError::new(Exit::Internal, format!("worker: {e}"))),
             other => Err(CliError::new(Exit::Usage, format!("unknown worker backend '{other}'"))),
         },

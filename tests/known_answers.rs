@@ -6,9 +6,9 @@
 use hwsigner::crypto::SignInput;
 use hwsigner::crypto::dnskey::{DigestType, dnskey_rdata, ds_rdata, key_tag};
 use hwsigner::crypto::public::PublicKey;
+use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::dns::name::parse_name;
 use hwsigner::dnssec::rrsig::{RrsigFields, signed_data};
-use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::keys::bind_format::parse_private;
 use hwsigner::zone::Rrset;
 

@@ -6,9 +6,9 @@ use crate::crypto::dnskey::{DigestType, dnskey_rdata, ds_rdata, key_tag};
 use crate::crypto::public::PublicKey;
 use crate::crypto::{SignInput, digest_info};
 
-use crate::sign::Role;
 use crate::dns::algorithm::Algorithm;
 use crate::secret::Secret;
+use crate::sign::Role;
 use crate::smartcard::card::{CardError, CardKey, DkekStatus, ScHsm, readers};
 use crate::smartcard::{apdu, dkek, pbe};
 use std::path::Path;

@@ -7,9 +7,9 @@
 
 use super::ops::{self, CeremonyError};
 use super::transcript::{Transcript, TranscriptError, words};
-use crate::sign::Role;
 use crate::dns::algorithm::Algorithm;
 use crate::secret::{Prompter, Secret, SecretError};
+use crate::sign::Role;
 use crate::smartcard::shamir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -399,6 +399,7 @@ fn estimate(a: &BenchArgs, file: &Path, keys: &[Bench<'_>], figures: &[KeyFigure
 }
 
 /// The zone's PKCS#11 keys, each through its signing pool (as `sign` opens them).
+#[cfg(feature = "pkcs11")]
 fn pkcs11_pools(a: &BenchArgs, config: Option<&(PathBuf, hwsigner::config::Config)>) -> Result<Vec<PoolKey>, CliError> {
     let Some((path, config)) = config else { return Ok(Vec::new()) };
     let resolved = config.pkcs11_keys(path, &a.zone).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
@@ -422,6 +423,7 @@ fn pkcs11_pools(a: &BenchArgs, config: Option<&(PathBuf, hwsigner::config::Confi
 }
 
 /// The zone's TPM keys in the key directory, through one TPM worker.
+#[cfg(feature = "tpm")]
 fn tpm_pools(a: &BenchArgs, dir: &Path, conf: Option<&hwsigner::config::TpmConfig>) -> Result<Vec<PoolKey>, CliError> {
     use hwsigner::keys::tpm;
     let keys = tpm::list(dir, Some(&a.zone)).map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
@@ -440,4 +442,20 @@ fn tpm_pools(a: &BenchArgs, dir: &Path, conf: Option<&hwsigner::config::TpmConfi
     let worker = super::worker_program()?;
     tpm::pool_for_keys(&tcti, &keys, auth.as_ref(), &worker, hwsigner::pool::PoolOptions::default())
         .map_err(|e| CliError::new(Exit::Key, format!("zone {}: {e}", a.zone)))
+}
+
+/// Without the `pkcs11` feature a configuration naming keys is refused, not ignored.
+#[cfg(not(feature = "pkcs11"))]
+fn pkcs11_pools(_a: &BenchArgs, config: Option<&(PathBuf, hwsigner::config::Config)>) -> Result<Vec<PoolKey>, CliError> {
+    match config {
+        Some((path, c)) if !c.keys.is_empty() => Err(super::missing_feature("pkcs11", &path.display().to_string())),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Without the `tpm` feature, TPM key files in the key directory are refused, not skipped.
+#[cfg(not(feature = "tpm"))]
+fn tpm_pools(_a: &BenchArgs, dir: &Path, _conf: Option<&hwsigner::config::TpmConfig>) -> Result<Vec<PoolKey>, CliError> {
+    super::refuse_tpm_files(dir)?;
+    Ok(Vec::new())
 }

@@ -7,9 +7,9 @@ use super::output::print_json;
 use super::{CliError, Exit, zone_wire};
 use clap::{Args, Subcommand};
 use hwsigner::ceremony::{ops, script, transcript};
-use hwsigner::sign::Role;
 use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::secret::Prompter;
+use hwsigner::sign::Role;
 use hwsigner::smartcard::shamir;
 use std::path::PathBuf;
 

@@ -4,9 +4,9 @@ use super::output::print_json;
 use super::{CliError, Exit, zone_wire};
 use clap::{Args, Subcommand};
 use hwsigner::crypto::dnskey::{DigestType, ds_rdata};
+use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::dns::rdata::format;
 use hwsigner::dns::rtype::code;
-use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::keys::software::SoftwareStore;
 use hwsigner::sign::{KeyInfo, Role};
 use std::path::PathBuf;
@@ -216,24 +216,7 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
     match cmd {
         KeysCommand::Generate(a) if a.backend == "pkcs11" => generate_pkcs11(&a),
         KeysCommand::Generate(a) if a.backend == "tpm" => generate_tpm(&a),
-        KeysCommand::ImportTpm(a) => {
-            use hwsigner::keys::tpm;
-            let tcti = tpm::tcti(a.tcti.as_deref());
-            let parent = tpm::Parent::from_handle(Some(&a.srk_handle)).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
-            let alg = a
-                .algorithm
-                .as_deref()
-                .map(|s| Algorithm::parse(s).ok_or_else(|| CliError::new(Exit::Usage, format!("unknown algorithm '{s}'"))))
-                .transpose()?;
-            let zone = if a.zone.ends_with('.') { a.zone.clone() } else { format!("{}.", a.zone) };
-            let (id, f) = tpm::import(&a.store.keys, &tcti, &parent, &zone, a.role, alg, &a.public, &a.private, a.with_auth)
-                .map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
-            let info = f.info(&id).map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
-            if !a.store.json {
-                eprintln!("imported TPM key {id} ({} key tag {})", info.role.as_str(), info.key_tag);
-            }
-            show(std::slice::from_ref(&info), a.store.json, &[DigestType::Sha256], true)
-        }
+        KeysCommand::ImportTpm(a) => import_tpm(&a),
         KeysCommand::Generate(a) => {
             let alg = Algorithm::parse(&a.algorithm)
                 .ok_or_else(|| CliError::new(Exit::Usage, format!("unknown or unsupported algorithm '{}'", a.algorithm)))?;
@@ -305,6 +288,27 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
     }
 }
 
+/// `keys import-tpm`: a key made by tpm2_create joins the store.
+#[cfg(feature = "tpm")]
+fn import_tpm(a: &ImportTpmArgs) -> Result<(), CliError> {
+    use hwsigner::keys::tpm;
+    let tcti = tpm::tcti(a.tcti.as_deref());
+    let parent = tpm::Parent::from_handle(Some(&a.srk_handle)).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
+    let alg = a
+        .algorithm
+        .as_deref()
+        .map(|s| Algorithm::parse(s).ok_or_else(|| CliError::new(Exit::Usage, format!("unknown algorithm '{s}'"))))
+        .transpose()?;
+    let zone = if a.zone.ends_with('.') { a.zone.clone() } else { format!("{}.", a.zone) };
+    let (id, f) = tpm::import(&a.store.keys, &tcti, &parent, &zone, a.role, alg, &a.public, &a.private, a.with_auth)
+        .map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
+    let info = f.info(&id).map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
+    if !a.store.json {
+        eprintln!("imported TPM key {id} ({} key tag {})", info.role.as_str(), info.key_tag);
+    }
+    show(std::slice::from_ref(&info), a.store.json, &[DigestType::Sha256], true)
+}
+
 /// The keys of the software store, or those the configuration names.
 fn keys_of(store: &StoreArgs, zone: Option<&str>) -> Result<Vec<KeyInfo>, CliError> {
     let Some(path) = &store.config else {
@@ -313,6 +317,16 @@ fn keys_of(store: &StoreArgs, zone: Option<&str>) -> Result<Vec<KeyInfo>, CliErr
         return Ok(keys);
     };
     let config = hwsigner::config::Config::load(path).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
+    let mut out = pkcs11_keys_of(&config, path, zone)?;
+    if let Some(sw) = &config.software {
+        out.extend(SoftwareStore::new(&sw.dir).list(zone)?);
+    }
+    Ok(out)
+}
+
+/// The PKCS#11 keys the configuration names (for `zone`, or all), found on their tokens.
+#[cfg(feature = "pkcs11")]
+fn pkcs11_keys_of(config: &hwsigner::config::Config, path: &std::path::Path, zone: Option<&str>) -> Result<Vec<KeyInfo>, CliError> {
     let mut zones: Vec<String> = config.keys.iter().map(|k| k.zone.clone()).collect();
     zones.dedup();
     let mut out = Vec::new();
@@ -325,13 +339,17 @@ fn keys_of(store: &StoreArgs, zone: Option<&str>) -> Result<Vec<KeyInfo>, CliErr
             }
         }
     }
-    if let Some(sw) = &config.software {
-        out.extend(SoftwareStore::new(&sw.dir).list(zone)?);
-    }
     Ok(out)
 }
 
+/// Without the `pkcs11` feature a configuration that names keys is an error, not an empty list.
+#[cfg(not(feature = "pkcs11"))]
+fn pkcs11_keys_of(config: &hwsigner::config::Config, path: &std::path::Path, _zone: Option<&str>) -> Result<Vec<KeyInfo>, CliError> {
+    if config.keys.is_empty() { Ok(Vec::new()) } else { Err(super::missing_feature("pkcs11", &path.display().to_string())) }
+}
+
 /// `keys generate --backend pkcs11`: the key is made on the token and never leaves it.
+#[cfg(feature = "pkcs11")]
 fn generate_pkcs11(a: &GenerateArgs) -> Result<(), CliError> {
     let usage = |m: &str| CliError::new(Exit::Usage, m.to_owned());
     let module = a.module.as_ref().ok_or_else(|| usage("--backend pkcs11 needs --module"))?;
@@ -376,12 +394,14 @@ fn generate_pkcs11(a: &GenerateArgs) -> Result<(), CliError> {
 }
 
 /// The TPM keys in a key directory.
+#[cfg(feature = "tpm")]
 fn tpm_keys(dir: &std::path::Path, zone: Option<&str>) -> Result<Vec<KeyInfo>, CliError> {
     let list = hwsigner::keys::tpm::list(dir, zone).map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
     list.iter().map(|(id, f)| f.info(id).map_err(|e| CliError::new(Exit::Key, e.to_string()))).collect()
 }
 
 /// `keys generate --backend tpm`: the key is made inside the TPM and can never leave it.
+#[cfg(feature = "tpm")]
 fn generate_tpm(a: &GenerateArgs) -> Result<(), CliError> {
     use hwsigner::keys::tpm;
     let alg = Algorithm::parse(&a.algorithm)
@@ -414,4 +434,26 @@ fn generate_tpm(a: &GenerateArgs) -> Result<(), CliError> {
         );
     }
     show(std::slice::from_ref(&info), a.store.json, &[DigestType::Sha256], true)
+}
+
+/// Without the `tpm` feature there are no TPM keys; key files made by a TPM build are refused, not skipped.
+#[cfg(not(feature = "tpm"))]
+fn tpm_keys(dir: &std::path::Path, _zone: Option<&str>) -> Result<Vec<KeyInfo>, CliError> {
+    super::refuse_tpm_files(dir)?;
+    Ok(Vec::new())
+}
+
+#[cfg(not(feature = "tpm"))]
+fn generate_tpm(_a: &GenerateArgs) -> Result<(), CliError> {
+    Err(super::missing_feature("tpm", "keys generate --backend tpm"))
+}
+
+#[cfg(not(feature = "tpm"))]
+fn import_tpm(_a: &ImportTpmArgs) -> Result<(), CliError> {
+    Err(super::missing_feature("tpm", "keys import-tpm"))
+}
+
+#[cfg(not(feature = "pkcs11"))]
+fn generate_pkcs11(_a: &GenerateArgs) -> Result<(), CliError> {
+    Err(super::missing_feature("pkcs11", "keys generate --backend pkcs11"))
 }

@@ -2,11 +2,14 @@
 //! one holds what they share: exit codes, durations, zone loading, output.
 
 pub mod bench;
+#[cfg(feature = "smartcard")]
 pub mod ceremony;
 pub mod keys;
 pub mod output;
 pub mod sign;
+#[cfg(feature = "pkcs11")]
 pub mod tokens;
+#[cfg(feature = "tpm")]
 pub mod tpm;
 pub mod verify;
 
@@ -81,6 +84,7 @@ pub fn parse_time(s: &str) -> Result<u64, String> {
 ///
 /// # Errors
 /// The path cannot be found (a deleted binary).
+#[cfg(any(feature = "pkcs11", feature = "tpm"))]
 pub fn worker_program() -> Result<std::path::PathBuf, CliError> {
     std::env::current_exe().map_err(|e| CliError::new(Exit::Internal, format!("cannot find this program's path for the workers: {e}")))
 }
@@ -106,4 +110,23 @@ pub fn load_zone(path: &Path, zone: &str, opts: &hwsigner::zone::BuildOptions) -
     let built = hwsigner::zone::build(read, &key, opts)?;
     tracing::debug!(nodes = built.zone.nodes.len(), elapsed = ?t.elapsed(), peak_rss_kb = hwsigner::peak_rss_kb(), "zone built");
     Ok(built)
+}
+
+/// The error for something this build was made without (a cargo feature left out).
+#[cfg(not(all(feature = "pkcs11", feature = "tpm")))]
+pub fn missing_feature(feature: &str, what: &str) -> CliError {
+    CliError::new(Exit::Usage, format!("{what}: this hwsigner was built without the '{feature}' feature"))
+}
+
+/// Refuses a key directory holding TPM key files in a build without the TPM
+/// store: skipping them would sign with whatever else is there.
+#[cfg(not(feature = "tpm"))]
+pub fn refuse_tpm_files(dir: &Path) -> Result<(), CliError> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    for e in entries.flatten() {
+        if e.path().extension().is_some_and(|x| x == "tpm") {
+            return Err(missing_feature("tpm", &e.path().display().to_string()));
+        }
+    }
+    Ok(())
 }

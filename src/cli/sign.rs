@@ -4,9 +4,9 @@ use super::output::{Bar, print_json, write_atomic};
 use super::{CliError, Exit, load_zone, parse_duration, parse_time, zone_wire};
 use clap::Args;
 use hwsigner::crypto::dnskey::DigestType;
+use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::dnssec::nsec3::Nsec3Params;
 use hwsigner::dnssec::{Denial, Policy, SerialPolicy, sign_zone};
-use hwsigner::dns::algorithm::Algorithm;
 use hwsigner::keys::software::SoftwareStore;
 use hwsigner::sign::{Role, SigningKey};
 use hwsigner::zone::BuildOptions;
@@ -274,6 +274,7 @@ fn print_devices(devices: &[hwsigner::pool::DeviceStats]) {
 }
 
 /// Starts a signing pool for every PKCS#11 key the configuration names for the zone.
+#[cfg(feature = "pkcs11")]
 fn open_pools(
     a: &SignArgs,
     config: Option<(&std::path::Path, &hwsigner::config::Config)>,
@@ -301,6 +302,7 @@ fn open_pools(
 
 /// The software keys of the zone, generating a pair when asked to and none exist.
 /// Starts the signing worker for the TPM keys of the zone in the key directory.
+#[cfg(feature = "tpm")]
 fn tpm_pool(
     a: &SignArgs,
     dir: &std::path::Path,
@@ -357,4 +359,27 @@ fn software_keys(a: &SignArgs, dir: &std::path::Path, required: bool) -> Result<
         ));
     }
     Ok(keys)
+}
+
+/// Without the `pkcs11` feature a configuration naming keys is refused, not ignored.
+#[cfg(not(feature = "pkcs11"))]
+fn open_pools(
+    _a: &SignArgs,
+    config: Option<(&std::path::Path, &hwsigner::config::Config)>,
+) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
+    match config {
+        Some((path, c)) if !c.keys.is_empty() => Err(super::missing_feature("pkcs11", &path.display().to_string())),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Without the `tpm` feature, TPM key files in the key directory are refused, not skipped.
+#[cfg(not(feature = "tpm"))]
+fn tpm_pool(
+    _a: &SignArgs,
+    dir: &std::path::Path,
+    _conf: Option<&hwsigner::config::TpmConfig>,
+) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
+    super::refuse_tpm_files(dir)?;
+    Ok(Vec::new())
 }

@@ -7,9 +7,9 @@
 //! algorithm therefore signs every RRset (RFC 4035 section 2.2, RFC 6840
 //! section 5.11), which makes algorithm rollovers safe.
 
+use crate::dns::algorithm::Algorithm;
 use crate::dns::rtype::code;
 use crate::sign::SigningKey;
-use crate::dns::algorithm::Algorithm;
 
 /// Indices into the key list for each kind of RRset.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

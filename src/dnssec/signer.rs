@@ -359,8 +359,8 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::name::{key_from_wire, parse_name};
     use crate::dns::algorithm::Algorithm;
+    use crate::dns::name::{key_from_wire, parse_name};
     use crate::keys::software::{PrivateKey, SoftwareKey};
     use crate::sign::{KeyInfo, Role};
     use crate::zone::{BuildOptions, build, reader::read_str};

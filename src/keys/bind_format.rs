@@ -5,12 +5,12 @@
 //! (`; hwsigner-role: csk`), which BIND ignores; without it the role follows
 //! the SEP flag, as in BIND.
 
-use crate::dns::algorithm::Algorithm;
 use super::software::{PrivateKey, ec_params};
-use crate::sign::{KeyError, KeyInfo, Role};
 use crate::crypto::dnskey::{FLAG_SEP, flags, key_tag};
+use crate::dns::algorithm::Algorithm;
 use crate::dns::name::KeyName;
 use crate::dns::rtype::code;
+use crate::sign::{KeyError, KeyInfo, Role};
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::{EcGroup, EcKey, EcPoint};
 use openssl::rsa::RsaPrivateKeyBuilder;

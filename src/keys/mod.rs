@@ -8,7 +8,9 @@
 
 pub mod bind_format;
 
+#[cfg(feature = "pkcs11")]
 pub mod pkcs11;
 pub mod software;
 
+#[cfg(feature = "tpm")]
 pub mod tpm;

@@ -5,11 +5,11 @@
 //! It is the default when no hardware is configured, and the reference the
 //! hardware stores are tested against. Private files are created mode 0600.
 
-use crate::dns::algorithm::Algorithm;
 use super::bind_format;
-use crate::sign::{KeyError, KeyInfo, Role, SigningKey};
 use crate::crypto::dnskey::{dnskey_rdata, key_tag};
 use crate::crypto::{SignInput, digest_info};
+use crate::dns::algorithm::Algorithm;
+use crate::sign::{KeyError, KeyInfo, Role, SigningKey};
 use openssl::bn::BigNumContext;
 use openssl::ec::{EcGroup, EcKey, PointConversionForm};
 use openssl::ecdsa::EcdsaSig;

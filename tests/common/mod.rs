@@ -2,8 +2,18 @@
 //! validators, and validating a signed zone with all of them.
 #![allow(dead_code)]
 
-use std::path::Path;
+pub mod swtpm;
+
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The origin of `tests/zones/awkward.zone`.
+pub const AWKWARD_ORIGIN: &str = "awkward.test.";
+
+/// The zone of awkward cases that most signing tests use.
+pub fn awkward_zone() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/zones/awkward.zone")
+}
 
 /// Fails the test, naming the Debian package, when a tool is missing.
 pub fn require(tool: &str, package: &str) {

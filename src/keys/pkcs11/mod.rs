@@ -18,9 +18,9 @@ pub mod token;
 
 use crate::crypto::dnskey::{dnskey_rdata, key_tag};
 use crate::dns::algorithm::Algorithm;
-use crate::sign::{KeyInfo, Role};
 use crate::pool::{MemberSpec, Pool, PoolError, PoolKey, PoolOptions};
 use crate::secret::Secret;
+use crate::sign::{KeyInfo, Role};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -12,10 +12,10 @@ pub mod device;
 
 use crate::crypto::dnskey::{dnskey_rdata, key_tag};
 use crate::dns::algorithm::Algorithm;
-use crate::sign::{KeyInfo, Role};
 use crate::pool::protocol::{Failure, FailureKind};
 use crate::pool::{MemberSpec, Pool, PoolKey, PoolOptions};
 use crate::secret::Secret;
+use crate::sign::{KeyInfo, Role};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
