@@ -5,8 +5,12 @@
 //! (b) through the fault-injecting module modelling cards at 50 ms a
 //!     signature: 1, 2, 4 and 8 tokens against N times the one-token rate;
 //! (c) four such tokens, one hanging mid-run;
-//! (d) optionally, `hwsigner sign` of a zone through the pool
+//! (d) two such tokens, one hanging on every signature, against the healthy
+//!     token alone (a hung token may cost at most one watchdog period);
+//! (e) optionally, `hwsigner sign` of a zone through the pool
 //!     (`POOL_BENCH_ZONE=file POOL_BENCH_ORIGIN=name`), P-256 and RSA-2048.
+//!
+//! `POOL_BENCH_CASES=bd` runs only the cases named (default: all).
 //!
 //! Needs softhsm2-util and openssl; the fault module and the `hwsigner` binary
 //! from `cargo build --release --workspace`.
@@ -186,9 +190,15 @@ fn main() {
     let rsa: &[&str] = &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
     let fault = target_dir().join("libfault_pkcs11.so");
     let hsm = setup(8, &[("p256", ec), ("rsa", rsa)]);
+    let cases = std::env::var("POOL_BENCH_CASES").unwrap_or_else(|_| "abcde".into());
+    let want = |c: char| cases.contains(c);
 
-    println!("== (a) SoftHSM2, pool against a bare C_Sign + host-verify loop, 2 processes");
-    for (label, alg, count) in [("p256", Algorithm::EcdsaP256Sha256, 200_000usize), ("rsa", Algorithm::RsaSha256, 20_000)] {
+    if want('a') {
+        println!("== (a) SoftHSM2, pool against a bare C_Sign + host-verify loop, 2 processes");
+    }
+    for (label, alg, count) in
+        [("p256", Algorithm::EcdsaP256Sha256, 200_000usize), ("rsa", Algorithm::RsaSha256, 20_000)].into_iter().filter(|_| want('a'))
+    {
         let bare1 = bare(&hsm, label, 1, count / 2);
         let bare2 = bare(&hsm, label, 2, count);
         let (pool2, _) = pool_rate(Path::new(SOFTHSM), label, &hsm.serials[..2], alg, count, PoolOptions::default());
@@ -204,10 +214,13 @@ fn main() {
         std::env::set_var("FAULT_PKCS11_CONTROL", hsm.dir.path().join("control"));
     }
     let control = hsm.dir.path().join("control");
-    println!("== (b) cards modelled at 50 ms a signature (fault module), P-256");
+    // The one-token rate of the 50 ms model, measured in (b).
+    let mut one = 20.0;
+    if want('b') {
+        println!("== (b) cards modelled at 50 ms a signature (fault module), P-256");
+    }
     std::fs::write(&control, "* latency ms=50\n").expect("control");
-    let mut one = 0.0;
-    for n in [1usize, 2, 4, 8] {
+    for n in [1usize, 2, 4, 8].into_iter().filter(|_| want('b')) {
         let count = 60 * n;
         let (rate, _) = pool_rate(&fault, "p256", &hsm.serials[..n], Algorithm::EcdsaP256Sha256, count, PoolOptions::default());
         if n == 1 {
@@ -215,17 +228,39 @@ fn main() {
         }
         println!("  {n} token(s): {rate:6.1} signatures/s = {:.0}% of {n} x the one-token rate", 100.0 * rate / (one * n as f64));
     }
-    println!("== (c) four such tokens, one hanging after 20 signatures (watchdog 2 s)");
-    std::fs::write(&control, "* latency ms=50\ntok2 hang after=20\n").expect("control");
-    let opts = PoolOptions { watchdog: Duration::from_secs(2), max_backoff: Duration::from_secs(30), ..PoolOptions::default() };
-    let (rate, stats) = pool_rate(&fault, "p256", &hsm.serials[..4], Algorithm::EcdsaP256Sha256, 400, opts);
-    println!("  {rate:6.1} signatures/s = {:.0}% of the four-token rate (three healthy tokens: 75%)", 100.0 * rate / (one * 4.0));
-    for s in stats {
-        println!("    {}: {} signatures, {} errors, {:?}", s.device, s.signatures, s.errors, s.state);
+    if want('c') {
+        println!("== (c) four such tokens, one hanging after 20 signatures (watchdog 2 s)");
+        std::fs::write(&control, "* latency ms=50\ntok2 hang after=20\n").expect("control");
+        let opts = PoolOptions { watchdog: Duration::from_secs(2), max_backoff: Duration::from_secs(30), ..PoolOptions::default() };
+        let (rate, stats) = pool_rate(&fault, "p256", &hsm.serials[..4], Algorithm::EcdsaP256Sha256, 400, opts);
+        println!("  {rate:6.1} signatures/s = {:.0}% of the four-token rate (three healthy tokens: 75%)", 100.0 * rate / (one * 4.0));
+        for s in stats {
+            println!("    {}: {} signatures, {} errors, {:?}", s.device, s.signatures, s.errors, s.state);
+        }
     }
 
-    if let (Ok(zone), Ok(origin)) = (std::env::var("POOL_BENCH_ZONE"), std::env::var("POOL_BENCH_ORIGIN")) {
-        println!("== (d) hwsigner sign {zone} through the pool, two SoftHSM2 tokens, NSEC3 opt-out");
+    if want('d') {
+        println!("== (d) two such tokens, one hanging on every signature (default watchdog 10 s), against the healthy token alone");
+        let count = 260;
+        std::fs::write(&control, "* latency ms=50\n").expect("control");
+        let t = Instant::now();
+        pool_rate(&fault, "p256", &hsm.serials[..1], Algorithm::EcdsaP256Sha256, count, PoolOptions::default());
+        let alone = t.elapsed().as_secs_f64();
+        std::fs::write(&control, "* latency ms=50\ntok2 hang\n").expect("control");
+        let t = Instant::now();
+        let (_, stats) = pool_rate(&fault, "p256", &hsm.serials[..2], Algorithm::EcdsaP256Sha256, count, PoolOptions::default());
+        let hung = t.elapsed().as_secs_f64();
+        println!(
+            "  {count} signatures: healthy token alone {alone:.1} s, with the hung token {hung:.1} s (bound: alone + one watchdog period = {:.1} s)",
+            alone + PoolOptions::default().watchdog.as_secs_f64()
+        );
+        for s in stats {
+            println!("    {}: {} signatures, {} errors, {} restarts, {:?}", s.device, s.signatures, s.errors, s.restarts, s.state);
+        }
+    }
+
+    if let (true, Ok(zone), Ok(origin)) = (want('e'), std::env::var("POOL_BENCH_ZONE"), std::env::var("POOL_BENCH_ORIGIN")) {
+        println!("== (e) hwsigner sign {zone} through the pool, two SoftHSM2 tokens, NSEC3 opt-out");
         for label in ["p256", "rsa"] {
             let config = hsm.dir.path().join(format!("{label}.toml"));
             std::fs::write(

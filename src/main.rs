@@ -47,6 +47,8 @@ enum Command {
     },
     /// Print the man page on standard output (roff), or write one page per command with --dir.
     Man(cli::completions::ManArgs),
+    /// Measure the zone's keys (signatures per second and latency per device, through the signing pool) and estimate a zone's signing time.
+    Bench(Box<cli::bench::BenchArgs>),
     /// Internal: a device worker started by the signing pool (talks on its pipes).
     #[command(hide = true)]
     Worker {
@@ -91,6 +93,7 @@ fn main() {
         Command::Ceremony(c) => cli::ceremony::run(c),
         Command::Completions { shell } => cli::completions::completions(Cli::command(), shell),
         Command::Man(a) => cli::completions::man(Cli::command(), a),
+        Command::Bench(a) => cli::bench::run(*a),
         Command::Worker { backend } => match backend.as_str() {
             #[cfg(feature = "pkcs11")]
             "pkcs11-probe" => {

@@ -6,7 +6,27 @@
 //! a [`Zeroizing`] buffer so that it is wiped when dropped.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use zeroize::Zeroizing;
+
+/// Names of the environment variables secrets were read from in this process.
+/// Child processes must not inherit them (`/proc/PID/environ` and `execve`
+/// traces show a child's environment): every place that starts a child
+/// removes these names, see [`secret_env_vars`].
+static SECRET_ENV_VARS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn record_secret_env(var: &str) {
+    let mut vars = SECRET_ENV_VARS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !vars.iter().any(|v| v == var) {
+        vars.push(var.to_owned());
+    }
+}
+
+/// The environment variables a secret has been read from so far in this
+/// process (by [`SecretSource::read`]), for removal from children's environments.
+pub fn secret_env_vars() -> Vec<String> {
+    SECRET_ENV_VARS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+}
 
 /// A secret held in memory that is wiped on drop. Its `Debug` form is redacted.
 #[derive(Clone)]
@@ -180,6 +200,9 @@ impl SecretSource {
                 (Secret::new(first), format!("secret in {}", path.display()))
             }
             SecretSource::Env(var) => {
+                // Recorded before reading: even a variable that turns out
+                // empty or unreadable was meant to hold a secret.
+                record_secret_env(var);
                 let v = std::env::var(var).map_err(|_| SecretError::Env(var.clone()))?;
                 (Secret::new(v), format!("secret in ${var}"))
             }

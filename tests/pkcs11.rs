@@ -372,3 +372,235 @@ fn a_wrong_pin_is_tried_exactly_once() {
     assert_eq!(logins.lines().filter(|l| l.starts_with("login")).count(), 1, "exactly one login attempt: {logins}");
     assert!(!out.exists(), "nothing written");
 }
+
+/// Runs a command as `nobody` when the tests run as root: a process that is
+/// not dumpable has its /proc files owned by root, which shows only when the
+/// process itself is not root.
+fn as_unprivileged(hsm: &Hsm, c: Command) -> (Command, u32) {
+    if std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0) != 0 {
+        let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).expect("uid");
+        return (c, uid);
+    }
+    require("setpriv", "util-linux");
+    let (ok, out) = run(Command::new("chmod").arg("-R").arg("a+rwX").arg(hsm.dir.path()));
+    assert!(ok, "chmod: {out}");
+    let mut s = Command::new("setpriv");
+    s.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(c.get_program()).args(c.get_args());
+    for (k, v) in c.get_envs() {
+        if let Some(v) = v {
+            s.env(k, v);
+        }
+    }
+    (s, 65534)
+}
+
+fn assert_clean(v: &common::ChildView, what: &str) {
+    assert!(
+        v.environ.iter().any(|e| e.starts_with("SOFTHSM2_CONF=")),
+        "{what}: the environment was read and keeps what modules need: {:?}",
+        v.environ
+    );
+    assert!(!v.environ.iter().any(|e| e.starts_with("TEST_PIN=")), "{what}: the PIN's variable reached the child: {:?}", v.environ);
+    assert!(
+        !v.environ.iter().any(|e| e.split_once('=').is_some_and(|(_, val)| val == "1234")),
+        "{what}: the PIN reached the child: {:?}",
+        v.environ
+    );
+    assert!(
+        !v.environ.iter().any(|e| e.starts_with("UNRELATED_SECRET=")),
+        "{what}: an unlisted variable reached the child: {:?}",
+        v.environ
+    );
+}
+
+#[test]
+fn workers_and_discovery_children_get_no_pin_and_cannot_dump_core() {
+    let hsm = Hsm::new(2);
+    hsm.import_everywhere(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], "zsk", "01");
+    // Slow enough that the workers are alive while they are looked at.
+    hsm.control("* latency ms=20\n");
+    let config = hsm.config(&fault_module(), &[("zsk", "csk")], "discovery_timeout = \"4s\"");
+    let zone = tld_zone(hsm.dir.path(), 400);
+    let out = hsm.path("signed.zone");
+    let mut c = hwsigner(&["sign", "--quiet", "--zone", ORIGIN, "--config"]);
+    c.arg(&config).arg("--output").arg(&out).arg(&zone);
+    hsm.env(&mut c).env("UNRELATED_SECRET", "x");
+    let (mut c, uid) = as_unprivileged(&hsm, c);
+    let mut child = c.stdout(std::process::Stdio::null()).spawn().expect("hwsigner sign");
+    let workers = common::wait_children(&mut child, "worker pkcs11", 2);
+    // Past their start-up (hardening comes first thing, the PIN after it).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Read once the signer runs as itself (setpriv changes credentials, which
+    // leaves a process undumpable until it executes the signer).
+    let parent = common::view(child.id());
+    let views: Vec<common::ChildView> = workers.iter().map(|&p| common::view(p)).collect();
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "signing through the watched workers failed");
+    assert!(parent.environ.iter().any(|e| e == "TEST_PIN=1234"), "the signer itself was given the PIN variable: {:?}", parent.environ);
+    assert_eq!(parent.owner, uid, "the signer is dumpable: its /proc files are its own");
+    for (pid, v) in workers.iter().zip(&views) {
+        assert_clean(v, &format!("worker {pid}"));
+        assert!(
+            v.core_limit.split_whitespace().filter(|w| *w == "0").count() >= 2,
+            "worker {pid}: core size 0, soft and hard: {}",
+            v.core_limit
+        );
+        assert_eq!(v.owner, 0, "worker {pid} is not dumpable: its /proc files belong to root, not to uid {uid}");
+    }
+    common::validate_with(&out, ORIGIN, "watched workers", true);
+
+    // The discovery child, held in the module's token listing until its deadline.
+    hsm.control("tok2 hang-listing\n");
+    let mut c = hwsigner(&["sign", "--quiet", "--zone", ORIGIN, "--config"]);
+    c.arg(&config).arg("--output").arg(hsm.path("x.zone")).arg(&zone);
+    hsm.env(&mut c).env("UNRELATED_SECRET", "x");
+    let (mut c, _) = as_unprivileged(&hsm, c);
+    let mut child = c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("hwsigner sign");
+    let probes = common::wait_children(&mut child, "worker pkcs11-probe", 1);
+    // Now stuck in the listing (for the 4 s discovery deadline), long past its start.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let v = common::view(probes[0]);
+    assert!(!child.wait().expect("wait").success(), "the hung listing fails the run");
+    assert_clean(&v, "discovery child");
+    assert!(v.core_limit.split_whitespace().filter(|w| *w == "0").count() >= 2, "discovery child: core size 0: {}", v.core_limit);
+    assert_eq!(v.owner, 0, "the discovery child is not dumpable");
+}
+
+/// A raw hello frame as a signer of build `version`/`id` speaking `protocol` would send it.
+fn raw_hello(protocol: u32, version: &str, id: &str, body: &[u8]) -> Vec<u8> {
+    let mut f = vec![1u8];
+    f.extend_from_slice(&protocol.to_be_bytes());
+    for s in [version.as_bytes(), id.as_bytes(), body] {
+        f.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        f.extend_from_slice(s);
+    }
+    let mut out = (f.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&f);
+    out
+}
+
+#[test]
+fn a_worker_refuses_a_signer_of_another_build_and_names_both() {
+    use std::io::{Read, Write};
+    let ours = env!("CARGO_PKG_VERSION");
+    for (protocol, version) in [(2u32, "0.0.1-old"), (1, "0.0.1-old"), (77, "9.0.0")] {
+        let mut c = hwsigner(&["worker", "pkcs11"]);
+        let mut child = c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().expect("worker");
+        let body = br#"{"module":"/nonexistent.so","token":"x","key":{"label":"k","id":null},"algorithm":13,"pin":"s3cret-pin"}"#;
+        child.stdin.take().expect("stdin").write_all(&raw_hello(protocol, version, "0123456789abcdef", body)).expect("write hello");
+        let mut reply = Vec::new();
+        child.stdout.take().expect("stdout").read_to_end(&mut reply).expect("reply");
+        child.wait().expect("worker ends");
+        assert!(reply.len() > 10 && reply[4] == 2 && reply[5] == 4, "a fatal Failed reply, not a Ready: {reply:?}");
+        let message = String::from_utf8_lossy(&reply[10..]).into_owned();
+        assert!(
+            message.contains("refused") && message.contains(version) && message.contains(ours),
+            "protocol {protocol}: both versions named: {message}"
+        );
+        assert!(!message.contains("s3cret") && !message.contains("nonexistent"), "the hello's content is not echoed: {message}");
+    }
+    // A malformed hello of this build: the JSON error names no value.
+    let mut c = hwsigner(&["worker", "pkcs11"]);
+    let mut child = c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().expect("worker");
+    let hello = raw_hello_this_build(br#"{"module":"/x.so","token":"x","key":{"label":"k","id":null},"algorithm":"s3cret-pin"}"#);
+    child.stdin.take().expect("stdin").write_all(&hello).expect("write hello");
+    let mut reply = Vec::new();
+    child.stdout.take().expect("stdout").read_to_end(&mut reply).expect("reply");
+    child.wait().expect("worker ends");
+    let message = String::from_utf8_lossy(reply.get(10..).unwrap_or_default()).into_owned();
+    assert!(message.contains("bad hello") && !message.contains("s3cret"), "{message}");
+}
+
+/// A hello of this very build, taken from the library's own encoder.
+fn raw_hello_this_build(body: &[u8]) -> Vec<u8> {
+    use hwsigner::pool::protocol::{BuildId, Request};
+    Request::Hello { build: BuildId::this(), body: zeroize::Zeroizing::new(body.to_vec()) }.encode().to_vec()
+}
+
+#[test]
+fn a_token_hanging_on_every_signature_costs_at_most_one_watchdog_period() {
+    let hsm = Hsm::new(2);
+    hsm.import_everywhere(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], "zsk", "01");
+    let zone = tld_zone(hsm.dir.path(), 1500);
+    let extra = "watchdog = \"1s\"\nstall_timeout = \"10s\"\nmax_backoff = \"1s\"";
+    hsm.control("* latency ms=3\ntok2 hang\n");
+    // The healthy token alone.
+    let alone = hsm.config(&fault_module(), &[("zsk", "csk")], &format!("tokens = [\"label:tok1\"]\n{extra}"));
+    let t = std::time::Instant::now();
+    let (ok, text) = hsm.sign(&alone, &zone, &hsm.path("alone.zone"), &[]);
+    let healthy = t.elapsed().as_secs_f64();
+    assert!(ok, "{text}");
+    // Both tokens, one hanging on every signature.
+    let both = hsm.config(&fault_module(), &[("zsk", "csk")], extra);
+    let t = std::time::Instant::now();
+    let out = hsm.path("both.zone");
+    let (ok, text) = hsm.sign(&both, &zone, &out, &[]);
+    let hung = t.elapsed().as_secs_f64();
+    assert!(ok, "{text}");
+    common::validate_with(&out, ORIGIN, "one of two tokens hanging", true);
+    let devs = common::summary_devices(&text);
+    let tok2 = device(&devs, "tok2");
+    assert!(
+        tok2["errors"].as_u64().unwrap_or(0) >= 1 && tok2["restarts"].as_u64().unwrap_or(0) >= 1 && tok2["signatures"] == 0,
+        "the hung token was killed and started again: {tok2}"
+    );
+    assert!(tok2["state"] != "healthy", "a token that never signed never got back a share of the work: {tok2}");
+    // One watchdog period (1 s) beyond the first requests' expected time at
+    // an unknown speed (1 + 2 s), plus scheduling margin.
+    let bound = healthy + 1.0 + 2.0 + 2.0;
+    eprintln!("healthy token alone {healthy:.2} s, with a hung second token {hung:.2} s (bound {bound:.2} s)");
+    assert!(healthy > 2.0, "the zone takes long enough to measure: {healthy:.2} s");
+    assert!(hung <= bound, "with a hung token {hung:.2} s, healthy token alone {healthy:.2} s: more than one watchdog period lost");
+}
+
+#[test]
+fn bench_measures_each_token_and_its_estimate_matches_the_signatures_sign_makes() {
+    let hsm = Hsm::new(2);
+    hsm.import_everywhere(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], "zsk", "01");
+    hsm.import_everywhere(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], "ksk", "02");
+    hsm.control("* latency ms=2\n");
+    let config = hsm.config(&fault_module(), &[("ksk", "ksk"), ("zsk", "zsk")], "");
+    let zone = tld_zone(hsm.dir.path(), 300);
+    for denial in [&[][..], &["--opt-out"][..]] {
+        let mut c = hwsigner(&["bench", "--json", "--count", "300", "--zone", ORIGIN, "--config"]);
+        c.arg(&config).arg("--estimate").arg(&zone).args(denial);
+        let o = hsm.env(&mut c).output().expect("hwsigner bench");
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "bench: {stdout}{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_str(&stdout).expect("bench --json prints JSON");
+        let keys = v["keys"].as_array().expect("keys");
+        assert_eq!(keys.len(), 2, "both keys measured: {v}");
+        for k in keys {
+            assert_eq!(k["signatures"], 300, "{k}");
+            assert!(k["per_second"].as_f64().unwrap_or(0.0) > 0.0, "{k}");
+            let devs = k["devices"].as_array().expect("devices");
+            assert_eq!(devs.len(), 2, "two tokens per key: {k}");
+            for d in devs {
+                let f = |n: &str| d[n].as_f64().unwrap_or(-1.0);
+                assert!(f("signatures") > 0.0 && f("per_second") > 0.0, "every token signs: {d}");
+                assert!(
+                    f("p50_ms") >= 2.0 && f("p50_ms") <= f("p90_ms") && f("p90_ms") <= f("p99_ms") && f("p99_ms") <= f("max_ms"),
+                    "percentiles ordered, at least the modelled 2 ms: {d}"
+                );
+            }
+        }
+        let est = &v["estimate"];
+        assert!(est["seconds"].as_f64().unwrap_or(0.0) > 0.0, "{est}");
+        let out = hsm.path("signed.zone");
+        let (ok, text) = hsm.sign(&config, &zone, &out, denial);
+        assert!(ok, "{text}");
+        let start = text.find('{').expect("summary");
+        let summary: serde_json::Value =
+            serde_json::Deserializer::from_str(&text[start..]).into_iter().next().expect("summary").expect("JSON");
+        let rrsigs = std::fs::read_to_string(&out).expect("signed").lines().filter(|l| l.contains("\tRRSIG\t")).count();
+        assert_eq!(summary["signatures_made"].as_u64(), Some(rrsigs as u64), "sign's own count");
+        assert_eq!(est["signatures"].as_u64(), Some(rrsigs as u64), "{denial:?}: the estimate counts the RRSIGs sign makes: {est}");
+        let per_key: u64 = est["keys"].as_array().expect("keys").iter().map(|k| k["signatures"].as_u64().unwrap_or(0)).sum();
+        assert_eq!(per_key, rrsigs as u64, "{est}");
+    }
+    // For people: text.
+    let mut c = hwsigner(&["bench", "--count", "50", "--key", "zsk", "--zone", ORIGIN, "--config"]);
+    c.arg(&config);
+    let (ok, text) = run(hsm.env(&mut c));
+    assert!(ok && text.contains("signatures in") && text.contains("p99") && !text.contains("ksk"), "{text}");
+}

@@ -302,3 +302,32 @@ fn key_files_carry_their_version_and_other_versions_are_refused() {
     let (ok, list) = run(&mut tpm.hw(&["keys", "list", "-K", keys.to_str().expect("path")]));
     assert!(!ok && list.contains(&expected), "keys list: {list}");
 }
+
+#[test]
+fn the_tpm_worker_gets_no_authorisation_value_and_cannot_dump_core() {
+    let tpm = Tpm::new();
+    let authed = tpm.path("authed");
+    let mut c =
+        tpm.hw(&["keys", "generate", "--backend", "tpm", "--zone", ORIGIN, "-a", "13", "--role", "csk", "--auth-env", "KEY_AUTH", "-K"]);
+    c.arg(&authed).env("KEY_AUTH", "right-auth");
+    let (ok, text) = run(&mut c);
+    assert!(ok, "{text}");
+    let big = tpm.path("big.zone");
+    let generated =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/genzone.sh")).args(["800", ORIGIN]).output().expect("genzone");
+    std::fs::write(&big, generated.stdout).expect("zone");
+    let mut c = tpm.hw(&["sign", "--quiet", "--zone", ORIGIN, "--tpm-auth-env", "KEY_AUTH", "-K"]);
+    c.arg(&authed).arg("--output").arg(tpm.path("a.zone")).arg(&big).env("KEY_AUTH", "right-auth").stdout(Stdio::null());
+    let mut child: Child = c.spawn().expect("sign");
+    let worker = common::wait_children(&mut child, "worker tpm", 1)[0];
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let v = common::view(worker);
+    assert!(child.wait().expect("sign").success(), "signing through the watched worker");
+    assert!(v.environ.iter().any(|e| e.starts_with("TSS2_LOG=")), "the environment was read and keeps the TSS2 settings: {:?}", v.environ);
+    assert!(
+        !v.environ.iter().any(|e| e.starts_with("KEY_AUTH=") || e.ends_with("=right-auth")),
+        "the authorisation value reached the worker: {:?}",
+        v.environ
+    );
+    assert!(v.core_limit.split_whitespace().filter(|w| *w == "0").count() >= 2, "core size 0, soft and hard: {}", v.core_limit);
+}

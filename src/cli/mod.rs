@@ -1,6 +1,7 @@
 //! The `hwsigner` command line. Each subcommand lives in its own module; this
 //! one holds what they share: exit codes, durations, zone loading, output.
 
+pub mod bench;
 #[cfg(feature = "smartcard")]
 pub mod ceremony;
 pub mod completions;

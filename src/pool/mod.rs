@@ -11,21 +11,33 @@
 //! let one stuck card stall every other card in the same process. A watchdog
 //! deadline kills a worker that does not answer; its unfinished requests go to
 //! the other devices; a new worker probes the device with back-off and the
-//! device rejoins when it answers. Every signature is verified on the host
+//! device rejoins when it answers.
+//!
+//! A device that has failed before is on probation when its new worker is
+//! ready ([`DeviceState::Probing`]): it is given a single request of one
+//! signature, and a share of the work only once that signature comes back
+//! and verifies. A token that hangs on every signature thus costs one
+//! signature per back-off period instead of a full share of requests, each
+//! held for a watchdog period. When the queue runs dry, idle healthy devices
+//! also sign what is still outstanding on a probing device (the first valid
+//! answer wins), so a probe never holds up the end of a batch: a zone takes
+//! at most what the healthy devices alone would take, plus the one watchdog
+//! period of the first hang. Every signature is verified on the host
 //! against the pool's DNSKEY before it is accepted; a device that returns a bad
 //! one is taken out for good. The pool knows nothing about PKCS#11 or TPMs:
 //! backends supply the Hello message their worker understands.
 
+pub mod child_env;
 pub mod protocol;
 pub mod worker;
 
 use crate::crypto::public::PublicKey;
 use crate::crypto::{SignInput, digest_of};
 use crate::sign::{KeyError, KeyInfo, SigningKey};
-use protocol::{FailureKind, Reply, Request, read_frame, write_frame};
+use protocol::{BuildId, FailureKind, Reply, Request, read_frame, write_frame};
 use rayon::prelude::*;
 use std::collections::VecDeque;
-use std::io::{BufReader, BufWriter};
+use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -86,7 +98,8 @@ pub struct MemberSpec {
     pub args: Vec<String>,
     /// The backend's start-up message (may hold a PIN; wiped on drop).
     pub hello: Zeroizing<Vec<u8>>,
-    /// Environment variables set for the worker (never secrets).
+    /// Environment variables set for the worker (never secrets), on top of
+    /// the cleaned environment every child gets ([`child_env`]).
     pub env: Vec<(String, PathBuf)>,
     /// Files the worker reads for its whole life (e.g. a private driver
     /// configuration); removed when the pool is gone.
@@ -170,6 +183,8 @@ pub enum DeviceState {
     Starting,
     /// Signing.
     Healthy,
+    /// Failed before and back: one signature must succeed before it gets more work.
+    Probing,
     /// Failed; probed again later.
     Waiting,
     /// Taken out for this run (bad signature, wrong PIN, wrong key).
@@ -213,34 +228,30 @@ impl Proc {
         });
     }
 
-    fn close(mut self) {
-        // Closing the pipe lets the worker finalise the module and exit; a
-        // worker stuck in its driver is killed after a grace period.
+    /// Closes the pipe, which lets the worker finalise the module and exit.
+    fn close(mut self) -> Child {
         self.to_worker = None;
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        });
+        self.child
     }
 }
 
 struct Inflight {
     seq: u64,
+    /// Indices into the current run's inputs; empty once orphaned.
     indices: Vec<usize>,
     sent: Instant,
     deadline: Instant,
+    /// Also given to another device (the queue had run dry).
+    hedged: bool,
+    /// Left over from an earlier run (the work was done elsewhere): its
+    /// answer is discarded, but the watchdog still applies.
+    orphan: bool,
 }
 
 enum State {
     Starting(Instant),
     Healthy,
+    Probing,
     Waiting(Instant),
     Out,
 }
@@ -262,7 +273,12 @@ struct Member {
     errors: u64,
     busy: Duration,
     healthy_since: Instant,
+    /// Device time per signature of the latest requests (seconds), for `hwsigner bench`.
+    samples: VecDeque<f32>,
 }
+
+/// Requests whose time per signature is kept per device (a ring).
+const SAMPLES: usize = 1 << 16;
 
 struct Event {
     member: usize,
@@ -292,7 +308,7 @@ impl std::fmt::Debug for Pool {
 }
 
 fn spawn(m: &mut Member, index: usize, sender: &Sender<Event>) -> Result<(), std::io::Error> {
-    let mut child = Command::new(&m.spec.program)
+    let mut child = child_env::clean(&mut Command::new(&m.spec.program))
         .args(&m.spec.args)
         .envs(m.spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
@@ -308,9 +324,11 @@ fn spawn(m: &mut Member, index: usize, sender: &Sender<Event>) -> Result<(), std
     let generation = m.generation;
     let (tx, rx) = channel::<Zeroizing<Vec<u8>>>();
     // A writer thread per worker: a hung worker stops reading and a full pipe
-    // must block that thread, never the scheduler.
+    // must block that thread, never the scheduler. Frames go to the pipe
+    // unbuffered: each is written whole and flushed anyway, and a buffer
+    // would keep a copy of the hello's PIN.
     std::thread::spawn(move || {
-        let mut w = BufWriter::new(stdin);
+        let mut w = stdin;
         while let Ok(frame) = rx.recv() {
             if write_frame(&mut w, &frame).is_err() {
                 break;
@@ -332,7 +350,7 @@ fn spawn(m: &mut Member, index: usize, sender: &Sender<Event>) -> Result<(), std
             }
         }
     });
-    let _ = tx.send(Request::Hello(m.spec.hello.clone()).encode());
+    let _ = tx.send(Request::Hello { build: BuildId::this(), body: m.spec.hello.clone() }.encode());
     m.proc = Some(Proc { child, to_worker: Some(tx) });
     Ok(())
 }
@@ -373,6 +391,7 @@ impl Pool {
                 errors: 0,
                 busy: Duration::ZERO,
                 healthy_since: now,
+                samples: VecDeque::new(),
             })
             .collect();
         let pool = Pool { keys, opts, inner: Mutex::new(Inner { members, events, sender, next_seq: 1 }) };
@@ -388,7 +407,7 @@ impl Pool {
             }
             let rest: Vec<usize> = (1..n).collect();
             pool.wait_started(&mut inner, &rest)?;
-            if !inner.members.iter().any(|m| matches!(m.state, State::Healthy)) {
+            if !inner.members.iter().any(|m| matches!(m.state, State::Healthy | State::Probing)) {
                 return Err(PoolError::NoDevice { key: pool.names(), reasons: reasons(&inner.members) });
             }
         }
@@ -492,7 +511,15 @@ impl Pool {
             }
         };
         match reply {
-            Reply::Ready { public_keys, device, needs_message } => {
+            Reply::OtherBuild(theirs) => {
+                let why = other_build(&theirs);
+                self.fail(inner, i, &why, false, &mut run.queue);
+            }
+            Reply::Ready { build, .. } if build != BuildId::this() => {
+                let why = other_build(&build);
+                self.fail(inner, i, &why, false, &mut run.queue);
+            }
+            Reply::Ready { public_keys, device, needs_message, .. } => {
                 let same = public_keys.len() == self.keys.len()
                     && self.keys.iter().zip(&public_keys).all(|(k, p)| k.0.dnskey.get(4..) == Some(p.as_slice()));
                 if !same {
@@ -502,11 +529,11 @@ impl Pool {
                 }
                 let m = &mut inner.members[i];
                 if m.started > 1 {
-                    tracing::warn!(device = %m.spec.name, detail = %device, "device rejoined the pool");
+                    tracing::warn!(device = %m.spec.name, detail = %device, "device back; probing it with one signature");
                 } else {
                     tracing::info!(device = %m.spec.name, detail = %device, "device ready");
                 }
-                m.state = State::Healthy;
+                m.state = if m.errors > 0 { State::Probing } else { State::Healthy };
                 m.healthy_since = Instant::now();
                 m.worker_signatures = 0;
                 m.needs_message = needs_message;
@@ -514,7 +541,7 @@ impl Pool {
                 m.last_done = Instant::now();
             }
             Reply::Failed(f) => {
-                let first_login = inner.members.iter().all(|m| m.signatures == 0 && !matches!(m.state, State::Healthy));
+                let first_login = inner.members.iter().all(|m| m.signatures == 0 && !matches!(m.state, State::Healthy | State::Probing));
                 let name = inner.members[i].spec.name.clone();
                 let transient = f.kind == FailureKind::Transient;
                 self.fail(inner, i, &f.message, transient, &mut run.queue);
@@ -533,6 +560,12 @@ impl Pool {
                     self.fail(inner, i, "answered a request it was not given", true, &mut run.queue);
                     return Ok(());
                 };
+                if m.inflight[pos].orphan {
+                    // Work of an earlier run, done elsewhere; its inputs are gone.
+                    m.inflight.remove(pos);
+                    m.last_done = Instant::now();
+                    return Ok(());
+                }
                 if sigs.len() != m.inflight[pos].indices.len() {
                     self.fail(inner, i, "returned the wrong number of signatures", false, &mut run.queue);
                     return Ok(());
@@ -551,12 +584,25 @@ impl Pool {
                 let took = now.saturating_duration_since(f.sent.max(m.last_done));
                 m.last_done = now;
                 m.busy += took;
+                if m.samples.len() == SAMPLES {
+                    m.samples.pop_front();
+                }
+                m.samples.push_back((took.as_secs_f64() / f.indices.len().max(1) as f64) as f32);
                 let observed = f.indices.len() as f64 / took.as_secs_f64().max(1e-6);
                 m.rate = Some(m.rate.map_or(observed, |r| 0.7 * r + 0.3 * observed));
                 // A device that keeps failing soon after rejoining is probed
                 // ever more rarely; one that stays up is forgiven.
                 if now.saturating_duration_since(m.healthy_since) > self.opts.max_backoff {
                     m.backoff = self.opts.min_backoff;
+                }
+                // A probe's signature is not progress: a device that signs
+                // once after each restart and then fails again must not keep
+                // a run from being declared stalled.
+                let probe = matches!(m.state, State::Probing);
+                if probe {
+                    tracing::warn!(device = %m.spec.name, "probe signature verified; device rejoined the pool");
+                    m.state = State::Healthy;
+                    m.healthy_since = now;
                 }
                 m.signatures += f.indices.len() as u64;
                 m.worker_signatures += f.indices.len() as u64;
@@ -566,13 +612,17 @@ impl Pool {
                     }
                     run.results[ix] = Some(sig);
                 }
-                run.progress = now;
+                if !probe {
+                    run.progress = now;
+                }
             }
         }
         Ok(())
     }
 
-    /// Gives each healthy device work up to its in-flight limit, sized by its speed.
+    /// Gives each healthy device work up to its in-flight limit, sized by its
+    /// speed, and each probing device one signature; when the queue is empty,
+    /// idle healthy devices take over what waits on probing devices.
     fn dispatch(&self, inner: &mut Inner, run: &mut Run<'_>) {
         let now = Instant::now();
         let n = inner.members.len();
@@ -583,35 +633,61 @@ impl Pool {
             let rb = inner.members[b].rate.unwrap_or(0.0);
             rb.total_cmp(&ra)
         });
-        for i in order {
+        for &i in &order {
             while !run.queue.is_empty() {
-                let seq = inner.next_seq;
-                let m = &mut inner.members[i];
-                if !matches!(m.state, State::Healthy) || m.inflight.len() >= self.opts.in_flight {
-                    break;
-                }
-                let size = match m.rate {
-                    Some(r) => ((r * self.opts.request_seconds) as usize).clamp(1, self.opts.max_request),
-                    None => 1,
+                let m = &inner.members[i];
+                let size = match m.state {
+                    State::Healthy if m.inflight.len() < self.opts.in_flight => match m.rate {
+                        Some(r) => ((r * self.opts.request_seconds) as usize).clamp(1, self.opts.max_request),
+                        None => 1,
+                    },
+                    State::Probing if m.inflight.is_empty() => 1,
+                    _ => break,
                 };
                 let take = size.min(run.queue.len());
                 let indices: Vec<usize> = run.queue.drain(..take).collect();
-                let inputs: Vec<SignInput> =
-                    indices.iter().map(|&ix| convert(&run.inputs[ix], m.needs_message, &self.keys[run.key].0)).collect();
-                // A device of unknown speed is assumed slow (one signature a second).
-                let rate = m.rate.unwrap_or(1.0);
-                let ahead: usize = m.inflight.iter().map(|f| f.indices.len()).sum();
-                let expected = Duration::from_secs_f64((ahead + take) as f64 / rate);
-                let deadline = now + self.opts.watchdog + expected;
-                let frame = Request::Sign { seq, key: run.key as u16, inputs }.encode();
-                let sent = m.proc.as_ref().and_then(|p| p.to_worker.as_ref()).is_some_and(|tx| tx.send(frame).is_ok());
-                inner.next_seq += 1;
-                let m = &mut inner.members[i];
-                m.inflight.push(Inflight { seq, indices, sent: now, deadline });
-                if !sent {
-                    self.fail(inner, i, "worker pipe closed", true, &mut run.queue);
-                }
+                self.send(inner, i, indices, run, now);
             }
+        }
+        if !run.queue.is_empty() {
+            return;
+        }
+        for &i in &order {
+            let m = &inner.members[i];
+            if !matches!(m.state, State::Healthy) || m.inflight.len() >= self.opts.in_flight {
+                continue;
+            }
+            let waiting = (0..n).filter(|&j| matches!(inner.members[j].state, State::Probing)).find_map(|j| {
+                let pos = inner.members[j].inflight.iter().position(|f| !f.hedged && !f.orphan)?;
+                Some((j, pos))
+            });
+            let Some((j, pos)) = waiting else { return };
+            let f = &mut inner.members[j].inflight[pos];
+            f.hedged = true;
+            let indices: Vec<usize> = f.indices.iter().copied().filter(|&ix| run.results[ix].is_none()).collect();
+            if !indices.is_empty() {
+                tracing::debug!(device = %inner.members[i].spec.name, signatures = indices.len(), "signing what waits on a probing device");
+                self.send(inner, i, indices, run, now);
+            }
+        }
+    }
+
+    /// Sends one request to device `i`.
+    fn send(&self, inner: &mut Inner, i: usize, indices: Vec<usize>, run: &mut Run<'_>, now: Instant) {
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        let m = &mut inner.members[i];
+        let inputs: Vec<SignInput> = indices.iter().map(|&ix| convert(&run.inputs[ix], m.needs_message, &self.keys[run.key].0)).collect();
+        // A device of unknown speed is assumed slow (one signature a second).
+        let rate = m.rate.unwrap_or(1.0);
+        let ahead: usize = m.inflight.iter().map(|f| f.indices.len()).sum();
+        let expected = Duration::from_secs_f64((ahead + indices.len()) as f64 / rate);
+        let deadline = now + self.opts.watchdog + expected;
+        let frame = Request::Sign { seq, key: run.key as u16, inputs }.encode();
+        let sent = m.proc.as_ref().and_then(|p| p.to_worker.as_ref()).is_some_and(|tx| tx.send(frame).is_ok());
+        m.inflight.push(Inflight { seq, indices, sent: now, deadline, hedged: false, orphan: false });
+        if !sent {
+            self.fail(inner, i, "worker pipe closed", true, &mut run.queue);
         }
     }
 
@@ -684,6 +760,14 @@ impl Pool {
                 }
             }
         }
+        // Requests still out were also given elsewhere and are done; their
+        // answers, if they come, belong to no run.
+        for m in &mut inner.members {
+            for f in &mut m.inflight {
+                f.orphan = true;
+                f.indices.clear();
+            }
+        }
         // Every input has a signature when the loop ends; one missing would be
         // signed into the zone as an empty RRSIG, so it is an error, not a default.
         let total = run.results.len();
@@ -705,6 +789,7 @@ impl Pool {
                 state: match m.state {
                     State::Starting(_) => DeviceState::Starting,
                     State::Healthy => DeviceState::Healthy,
+                    State::Probing => DeviceState::Probing,
                     State::Waiting(_) => DeviceState::Waiting,
                     State::Out => DeviceState::Out,
                 },
@@ -719,6 +804,15 @@ impl Pool {
             .collect()
     }
 
+    /// Device time per signature, in seconds, of each device's latest
+    /// requests (up to 65536; one sample per request), in the order of
+    /// [`Pool::stats`]. A request holds about [`PoolOptions::request_seconds`]
+    /// of work, so for a card (a few signatures a second) each sample is one
+    /// signature's latency; for faster devices it is the mean over a request.
+    pub fn latency_samples(&self) -> Vec<Vec<f64>> {
+        self.lock().members.iter().map(|m| m.samples.iter().map(|&s| f64::from(s)).collect()).collect()
+    }
+
     /// True when some device needs whole messages rather than digests.
     fn any_needs_message(&self) -> bool {
         self.lock().members.iter().any(|m| m.needs_message)
@@ -726,12 +820,34 @@ impl Pool {
 }
 
 impl Drop for Pool {
+    /// Ends every worker before the pool is gone, synchronously: the signer
+    /// may exit right after, and a worker left stuck in its driver would
+    /// outlive it (holding the PIN, and the signer's standard error open).
+    /// A worker with a request out is busy or hung and is killed at once; an
+    /// idle one gets two seconds to log out and finalise the module.
     fn drop(&mut self) {
         let mut inner = self.lock();
+        let mut closing = Vec::new();
         for m in &mut inner.members {
-            if let Some(p) = m.proc.take() {
-                p.close();
+            let Some(p) = m.proc.take() else { continue };
+            let mut child = p.close();
+            if m.inflight.is_empty() {
+                closing.push(child);
+            } else {
+                let _ = child.kill();
+                let _ = child.wait();
             }
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !closing.is_empty() && Instant::now() < deadline {
+            closing.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
+            if !closing.is_empty() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        for mut c in closing {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }
@@ -762,6 +878,14 @@ impl<'a> Run<'a> {
     }
 }
 
+/// Why a worker of another build is refused; names both builds.
+fn other_build(theirs: &BuildId) -> String {
+    format!(
+        "the worker is {theirs}, the signer is {}: a worker of another build is refused (was hwsigner upgraded under a running signer? restart it)",
+        BuildId::this()
+    )
+}
+
 fn reasons(members: &[Member]) -> Vec<String> {
     members
         .iter()
@@ -769,6 +893,7 @@ fn reasons(members: &[Member]) -> Vec<String> {
             let state = match m.state {
                 State::Starting(_) => "starting",
                 State::Healthy => "healthy",
+                State::Probing => "probing after a failure",
                 State::Waiting(_) => "failed, waiting to retry",
                 State::Out => "out",
             };
@@ -813,5 +938,43 @@ impl SigningKey for PoolKey {
 
     fn sign_batch(&self, inputs: &[SignInput]) -> Result<Vec<Vec<u8>>, KeyError> {
         Ok(self.pool.sign_all(self.key, inputs)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::algorithm::Algorithm;
+    use crate::sign::Role;
+
+    /// A worker of another build, played by a shell that answers the hello
+    /// with that build's Ready: the pool refuses it, naming both builds.
+    #[test]
+    fn a_worker_of_another_build_is_refused() {
+        let key = openssl::pkey::PKey::generate_ed25519().unwrap().raw_public_key().unwrap();
+        let dnskey = crate::crypto::dnskey::dnskey_rdata(Role::Csk.flags(), Algorithm::Ed25519, &key);
+        let info = KeyInfo {
+            id: "test".into(),
+            backend: "test",
+            zone: "example.".into(),
+            algorithm: Algorithm::Ed25519,
+            role: Role::Csk,
+            key_tag: crate::crypto::dnskey::key_tag(&dnskey),
+            dnskey,
+        };
+        let other = BuildId { protocol: protocol::PROTOCOL_VERSION, version: "0.0.9".into(), id: "00000000deadbeef".into() };
+        let ready = Reply::Ready { build: other, public_keys: vec![key], device: "fake".into(), needs_message: true }.encode();
+        let escaped: String = ready.iter().map(|b| format!("\\{b:03o}")).collect();
+        let member = MemberSpec {
+            name: "fake device".into(),
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), format!("printf '{escaped}'; exec cat >/dev/null")],
+            hello: Zeroizing::new(b"{}".to_vec()),
+            env: Vec::new(),
+            scratch: None,
+        };
+        let err = Pool::start(vec![info], vec![member], PoolOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("hwsigner 0.0.9 (build 00000000deadbeef") && err.contains(env!("CARGO_PKG_VERSION")), "{err}");
+        assert!(err.contains("another build"), "{err}");
     }
 }

@@ -4,6 +4,18 @@
 //! payload. It is deliberately small and binary: at tens of thousands of
 //! signatures a second the framing must cost next to nothing, and a worker
 //! must be able to tell a truncated frame (its parent died) from a real one.
+//!
+//! The first frame each way names the build: the signer's `Hello` and the
+//! worker's `Ready` start with a [`BuildId`] (protocol version, package
+//! version, build id) in a layout that never changes, and the `Failed` reply
+//! keeps its layout too, so that any two builds can tell each other apart and
+//! say so: a worker from another build (a package upgraded under a running
+//! signer) is refused by both sides with a message naming both versions.
+//!
+//! Frames that carry secrets (the `Hello` holds the PIN) live in
+//! [`Zeroizing`] buffers allocated once at their final size, so no copy is
+//! left behind by a growing vector, and their `Debug` form is redacted.
+//! Decoding errors are fixed texts: they never echo a frame's content.
 
 use crate::crypto::SignInput;
 use std::io::{self, Read, Write};
@@ -13,11 +25,46 @@ use zeroize::Zeroizing;
 /// corrupt length cannot make a worker allocate gigabytes.
 const MAX_FRAME: usize = 64 << 20;
 
+/// Version of the frame layouts below; raised whenever one changes.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// Which build of hwsigner is speaking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildId {
+    /// [`PROTOCOL_VERSION`] of the speaker.
+    pub protocol: u32,
+    /// Package version (`CARGO_PKG_VERSION`).
+    pub version: String,
+    /// Hash of the sources, profile and features the speaker was built from (see `build.rs`).
+    pub id: String,
+}
+
+impl BuildId {
+    /// This build.
+    pub fn this() -> Self {
+        BuildId { protocol: PROTOCOL_VERSION, version: env!("CARGO_PKG_VERSION").to_owned(), id: env!("HWSIGNER_BUILD_ID").to_owned() }
+    }
+}
+
+impl std::fmt::Display for BuildId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The other side's strings come from a pipe: shown escaped and bounded.
+        let show = |s: &str| s.chars().take(64).flat_map(char::escape_default).collect::<String>();
+        write!(f, "hwsigner {} (build {}, protocol {})", show(&self.version), show(&self.id), self.protocol)
+    }
+}
+
 /// What the signer asks of a worker.
-#[derive(Debug)]
 pub enum Request {
-    /// First message: the backend's start-up parameters (they may hold a PIN).
-    Hello(Zeroizing<Vec<u8>>),
+    /// First message: the signer's build and the backend's start-up
+    /// parameters (they may hold a PIN). From a build speaking another
+    /// protocol only `build` is read and `body` is empty.
+    Hello {
+        /// The signer's build.
+        build: BuildId,
+        /// The backend's parameters.
+        body: Zeroizing<Vec<u8>>,
+    },
     /// Sign these inputs; the reply carries the same sequence number.
     Sign {
         /// Sequence number chosen by the signer.
@@ -27,6 +74,19 @@ pub enum Request {
         /// The inputs, in order.
         inputs: Vec<SignInput>,
     },
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Hello { build, body } => {
+                f.debug_struct("Hello").field("build", build).field("body", &format_args!("<{} octets redacted>", body.len())).finish()
+            }
+            Request::Sign { seq, key, inputs } => {
+                f.debug_struct("Sign").field("seq", seq).field("key", key).field("inputs", &inputs.len()).finish()
+            }
+        }
+    }
 }
 
 /// How a failure should be treated by the pool.
@@ -84,6 +144,8 @@ impl Failure {
 pub enum Reply {
     /// Logged in and ready; describes the device and the keys found.
     Ready {
+        /// The worker's build.
+        build: BuildId,
         /// The DNSKEY public key fields of the keys, in the order asked for.
         public_keys: Vec<Vec<u8>>,
         /// A human description of the device (label, serial, slot).
@@ -91,6 +153,9 @@ pub enum Reply {
         /// True when the device needs the whole message rather than a digest.
         needs_message: bool,
     },
+    /// A `Ready` from a worker speaking another protocol version: only its
+    /// build was read.
+    OtherBuild(BuildId),
     /// Start-up failed.
     Failed(Failure),
     /// Signatures for request `seq`, in order.
@@ -111,6 +176,12 @@ pub enum Reply {
 
 fn bad(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("worker protocol: {what}"))
+}
+
+fn put_build(out: &mut Vec<u8>, b: &BuildId) {
+    out.extend_from_slice(&b.protocol.to_be_bytes());
+    put_bytes(out, b.version.as_bytes());
+    put_bytes(out, b.id.as_bytes());
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
@@ -149,10 +220,20 @@ impl<'a> Cursor<'a> {
     fn string(&mut self) -> io::Result<String> {
         String::from_utf8(self.bytes()?.to_vec()).map_err(|_| bad("string is not UTF-8"))
     }
+    fn build(&mut self) -> io::Result<BuildId> {
+        Ok(BuildId { protocol: self.u32()?, version: self.string()?, id: self.string()? })
+    }
 }
 
 fn frame(tag: u8, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let mut out = vec![0, 0, 0, 0, tag];
+    frame_sized(tag, 0, body)
+}
+
+/// A frame built in a buffer of `capacity` octets: a frame with a secret is
+/// sized exactly, so the vector never grows and leaves no copy behind.
+fn frame_sized(tag: u8, capacity: usize, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity.max(5));
+    out.extend_from_slice(&[0, 0, 0, 0, tag]);
     body(&mut out);
     let len = (out.len() - 4) as u32;
     out[..4].copy_from_slice(&len.to_be_bytes());
@@ -163,7 +244,13 @@ impl Request {
     /// Encodes the request as one frame.
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
         Zeroizing::new(match self {
-            Request::Hello(h) => frame(1, |o| put_bytes(o, h)),
+            Request::Hello { build, body } => {
+                let size = 5 + 4 + 4 + build.version.len() + 4 + build.id.len() + 4 + body.len();
+                frame_sized(1, size, |o| {
+                    put_build(o, build);
+                    put_bytes(o, body);
+                })
+            }
             Request::Sign { seq, key, inputs } => frame(2, |o| {
                 o.extend_from_slice(&seq.to_be_bytes());
                 o.extend_from_slice(&key.to_be_bytes());
@@ -183,7 +270,13 @@ impl Request {
     pub fn decode(body: &[u8]) -> io::Result<Self> {
         let mut c = Cursor(body);
         match c.u8()? {
-            1 => Ok(Request::Hello(Zeroizing::new(c.bytes()?.to_vec()))),
+            1 => {
+                let build = c.build()?;
+                if build.protocol != PROTOCOL_VERSION {
+                    return Ok(Request::Hello { build, body: Zeroizing::new(Vec::new()) });
+                }
+                Ok(Request::Hello { build, body: Zeroizing::new(c.bytes()?.to_vec()) })
+            }
             2 => {
                 let seq = c.u64()?;
                 let kb = c.take(2)?;
@@ -206,7 +299,8 @@ impl Reply {
     /// Encodes the reply as one frame.
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Reply::Ready { public_keys, device, needs_message } => frame(1, |o| {
+            Reply::Ready { build, public_keys, device, needs_message } => frame(1, |o| {
+                put_build(o, build);
                 o.extend_from_slice(&(public_keys.len() as u32).to_be_bytes());
                 for k in public_keys {
                     put_bytes(o, k);
@@ -214,6 +308,7 @@ impl Reply {
                 put_bytes(o, device.as_bytes());
                 o.push(u8::from(*needs_message));
             }),
+            Reply::OtherBuild(build) => frame(1, |o| put_build(o, build)),
             Reply::Failed(f) => frame(2, |o| {
                 o.push(f.kind.code());
                 put_bytes(o, f.message.as_bytes());
@@ -241,6 +336,10 @@ impl Reply {
         let mut c = Cursor(body);
         match c.u8()? {
             1 => {
+                let build = c.build()?;
+                if build.protocol != PROTOCOL_VERSION {
+                    return Ok(Reply::OtherBuild(build));
+                }
                 let n = c.u32()? as usize;
                 let mut public_keys = Vec::with_capacity(n.min(64));
                 for _ in 0..n {
@@ -248,7 +347,7 @@ impl Reply {
                 }
                 let device = c.string()?;
                 let needs_message = c.u8()? == 1;
-                Ok(Reply::Ready { public_keys, device, needs_message })
+                Ok(Reply::Ready { build, public_keys, device, needs_message })
             }
             2 => {
                 let kind = FailureKind::from_code(c.u8()?)?;
@@ -271,6 +370,42 @@ impl Reply {
             _ => Err(bad("unknown reply")),
         }
     }
+}
+
+/// Describes a JSON decoding error by its kind and position only: serde's own
+/// message quotes the offending value, which in a hello may be the PIN.
+pub fn json_error(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "I/O error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected content",
+        serde_json::error::Category::Eof => "truncated",
+    };
+    format!("malformed JSON ({kind} at line {} column {})", e.line(), e.column())
+}
+
+/// Serialises a message that holds a secret (a hello) as JSON into a
+/// [`Zeroizing`] buffer allocated at its exact size: a growing vector would
+/// leave copies of the secret in freed memory.
+///
+/// # Errors
+/// The value cannot be serialised (described by [`json_error`]).
+pub fn secret_json<T: serde::Serialize>(value: &T) -> Result<Zeroizing<Vec<u8>>, String> {
+    struct Count(usize);
+    impl Write for Count {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_err(|e| json_error(&e))?;
+    let mut out = Zeroizing::new(Vec::with_capacity(count.0));
+    serde_json::to_writer(&mut *out, value).map_err(|e| json_error(&e))?;
+    Ok(out)
 }
 
 /// Reads one frame body; `Ok(None)` at a clean end of stream.
@@ -328,7 +463,7 @@ mod tests {
                 assert_eq!((seq, key), (7, 1));
                 assert_eq!(inputs, vec![SignInput::Digest(vec![1; 32]), SignInput::Message(vec![2; 90])]);
             }
-            Request::Hello(_) => panic!("wrong request"),
+            Request::Hello { .. } => panic!("wrong request"),
         }
         let rep = Reply::SignFailed { seq: 9, failure: Failure::new(FailureKind::PinIncorrect, "token x") };
         let f = rep.encode();
@@ -343,5 +478,63 @@ mod tests {
         }
         assert!(read_frame(&mut r).unwrap().is_none());
         assert!(Reply::decode(&[3, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn hello_carries_the_build_and_hides_its_body() {
+        let hello = Request::Hello { build: BuildId::this(), body: Zeroizing::new(b"{\"pin\":\"s3cret\"}".to_vec()) };
+        let debug = format!("{hello:?}");
+        assert!(!debug.contains("s3cret") && debug.contains("redacted"), "{debug}");
+        let f = hello.encode();
+        assert_eq!(f.len(), f.capacity(), "the frame with the PIN is allocated at its final size");
+        match Request::decode(&f[4..]).unwrap() {
+            Request::Hello { build, body } => {
+                assert_eq!(build, BuildId::this());
+                assert_eq!(&body[..], b"{\"pin\":\"s3cret\"}");
+            }
+            Request::Sign { .. } => panic!("wrong request"),
+        }
+    }
+
+    #[test]
+    fn another_protocol_is_recognised_from_its_build_alone() {
+        let other = BuildId { protocol: 99, version: "9.9.9".into(), id: "feed".into() };
+        let mut body = vec![1u8];
+        put_build(&mut body, &other);
+        body.extend_from_slice(b"whatever layout protocol 99 has");
+        match Reply::decode(&body).unwrap() {
+            Reply::OtherBuild(b) => assert_eq!(b, other),
+            r => panic!("wrong reply {r:?}"),
+        }
+        match Request::decode(&body).unwrap() {
+            Request::Hello { build, body } => assert!(build == other && body.is_empty()),
+            Request::Sign { .. } => panic!("wrong request"),
+        }
+        let shown = BuildId { protocol: 1, version: "1\n\u{1b}[31m".into(), id: "x".repeat(500) }.to_string();
+        assert!(!shown.contains('\n') && !shown.contains('\u{1b}') && shown.len() < 200, "{shown}");
+    }
+
+    #[test]
+    fn json_of_secrets_is_sized_exactly_and_errors_hide_values() {
+        let v = serde_json::json!({"pin": "s3cret"});
+        let out = secret_json(&v).unwrap();
+        assert_eq!(out.len(), out.capacity());
+        let e = serde_json::from_slice::<std::collections::HashMap<String, u8>>(&out).unwrap_err();
+        assert!(e.to_string().contains("s3cret"), "serde quotes values, hence json_error: {e}");
+        assert!(!json_error(&e).contains("s3cret"), "{}", json_error(&e));
+    }
+
+    #[test]
+    fn decoding_errors_never_echo_the_frame() {
+        let secret = b"PIN=123456";
+        let mut frames: Vec<Vec<u8>> = vec![vec![9], vec![1, 0, 0, 0, 2, 0, 0, 0, 10], vec![2, 0, 0, 0, 0, 0, 0, 0, 1, 0]];
+        for f in &mut frames {
+            f.extend_from_slice(secret);
+        }
+        for f in &frames {
+            for e in [Request::decode(f).err(), Reply::decode(f).err()].into_iter().flatten() {
+                assert!(!e.to_string().contains("123456"), "{e}");
+            }
+        }
     }
 }

@@ -83,3 +83,53 @@ pub fn validate_with(signed: &Path, origin: &str, what: &str, csk: bool) {
         assert!(ok, "{what}: {name} rejected {}:\n{out}", signed.display());
     }
 }
+
+/// The processes whose parent is `parent` and whose command line ends with `word`.
+pub fn children(parent: u32, word: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // The second field is the command name in parentheses and may hold spaces.
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if ppid == Some(parent) && String::from_utf8_lossy(&cmdline).replace('\0', " ").trim_end().ends_with(word) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Waits until `parent` has at least `n` children whose command line ends with `word`.
+pub fn wait_children(parent: &mut std::process::Child, word: &str, n: usize) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let found = children(parent.id(), word);
+        if found.len() >= n {
+            return found;
+        }
+        assert!(parent.try_wait().expect("wait").is_none(), "hwsigner ended before {n} '{word}' children were seen");
+        assert!(std::time::Instant::now() < deadline, "no {n} '{word}' children of hwsigner within 30 s: {found:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// What a child's environment and limits show, read while it runs.
+pub struct ChildView {
+    /// Its environment, one `NAME=value` a line.
+    pub environ: Vec<String>,
+    /// The `Max core file size` line of its limits.
+    pub core_limit: String,
+    /// Owner of its /proc files (root when it is not dumpable).
+    pub owner: u32,
+}
+
+pub fn view(pid: u32) -> ChildView {
+    use std::os::unix::fs::MetadataExt;
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    let environ = String::from_utf8_lossy(&environ).split('\0').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let core_limit = limits.lines().find(|l| l.starts_with("Max core file size")).expect("core limit line").to_owned();
+    let owner = std::fs::metadata(format!("/proc/{pid}/environ")).expect("environ metadata").uid();
+    ChildView { environ, core_limit, owner }
+}

@@ -326,12 +326,13 @@ pub fn pool_for_key(spec: &KeySpec, pin: &Secret, worker: &Path, opts: PoolOptio
             public_key: info.dnskey[4..].to_vec(),
             pin: Zeroizing::new(pin.expose().to_owned()),
         };
-        let bytes = serde_json::to_vec(&hello).map_err(|e| Pkcs11Error::Module { path: spec.module.clone(), detail: e.to_string() })?;
+        let bytes =
+            crate::pool::protocol::secret_json(&hello).map_err(|detail| Pkcs11Error::Module { path: spec.module.clone(), detail })?;
         members.push(MemberSpec {
             name: h.token.clone(),
             program: worker.to_path_buf(),
             args: vec!["worker".into(), "pkcs11".into()],
-            hello: Zeroizing::new(bytes),
+            hello: bytes,
             env,
             scratch: configs.as_ref().map(|c| c.dir.clone()),
         });
@@ -414,8 +415,12 @@ pub fn resolve_key(spec: &KeySpec, program: &Path, limit: Duration) -> Result<(K
 /// Pipe failures.
 pub fn worker_main() -> std::io::Result<()> {
     crate::pool::worker::serve(|hello| {
-        let hello: WorkerHello = serde_json::from_slice(hello)
-            .map_err(|e| crate::pool::protocol::Failure::new(crate::pool::protocol::FailureKind::Fatal, format!("bad hello: {e}")))?;
+        let hello: WorkerHello = serde_json::from_slice(hello).map_err(|e| {
+            crate::pool::protocol::Failure::new(
+                crate::pool::protocol::FailureKind::Fatal,
+                format!("bad hello: {}", crate::pool::protocol::json_error(&e)),
+            )
+        })?;
         device::Pkcs11Device::open(&hello).map(|d| Box::new(d) as Box<dyn crate::pool::worker::DeviceSigner>).map_err(|e| e.into_failure())
     })
 }

@@ -11,10 +11,12 @@
 
 use super::token::{self, Discovery, TokenDesc};
 use super::{KeySpec, Pkcs11Error};
-use crate::pool::protocol::{read_frame, write_body};
+use crate::pool::child_env;
+use crate::pool::protocol::{json_error, read_frame, secret_json, write_body};
+use crate::pool::worker::{harden, unbuffered_stdin};
 use crate::secret::Secret;
 use std::borrow::Cow;
-use std::io::{self, BufReader, BufWriter};
+use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -71,8 +73,8 @@ fn protocol_error(module: &Path, detail: &str) -> Pkcs11Error {
 }
 
 fn ask(program: &Path, module: &Path, query: &Query, limit: Duration, what: &'static str) -> Result<Answer, Pkcs11Error> {
-    let frame = Zeroizing::new(serde_json::to_vec(query).map_err(|e| protocol_error(module, &e.to_string()))?);
-    let mut child = Command::new(program)
+    let frame = secret_json(query).map_err(|e| protocol_error(module, &e))?;
+    let mut child = child_env::clean(&mut Command::new(program))
         .args(["worker", "pkcs11-probe"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -88,7 +90,8 @@ fn ask(program: &Path, module: &Path, query: &Query, limit: Duration, what: &'st
     // killing the child ends the thread's blocked read.
     std::thread::spawn(move || {
         let result = (|| -> io::Result<Option<Zeroizing<Vec<u8>>>> {
-            let mut w = BufWriter::new(stdin);
+            // Unbuffered: a buffer would keep a copy of the PIN.
+            let mut w = stdin;
             write_body(&mut w, &frame)?;
             drop(w);
             read_frame(&mut BufReader::new(stdout))
@@ -106,7 +109,7 @@ fn ask(program: &Path, module: &Path, query: &Query, limit: Duration, what: &'st
     let status = reap(&mut child, false);
     match reply {
         Ok(Some(body)) => {
-            serde_json::from_slice::<Result<Answer, Pkcs11Error>>(&body).map_err(|e| protocol_error(module, &e.to_string()))?
+            serde_json::from_slice::<Result<Answer, Pkcs11Error>>(&body).map_err(|e| protocol_error(module, &json_error(&e)))?
         }
         Ok(None) | Err(_) => Err(Pkcs11Error::Crashed { path: module.to_path_buf(), what: Cow::Borrowed(what), status }),
     }
@@ -140,9 +143,10 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
 /// # Errors
 /// Pipe failures or an unreadable question.
 pub fn probe_main() -> io::Result<()> {
-    let stdin = io::stdin();
-    let Some(frame) = read_frame(&mut stdin.lock())? else { return Ok(()) };
-    let query: Query = serde_json::from_slice(&frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    // The question may carry the PIN: no core dump, no copy in a buffer.
+    harden()?;
+    let Some(frame) = read_frame(&mut unbuffered_stdin()?)? else { return Ok(()) };
+    let query: Query = serde_json::from_slice(&frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, json_error(&e)))?;
     drop(frame);
     let answer = match query {
         Query::FindKey(spec) => token::find_key_on_tokens(&spec).map(Answer::Found),

@@ -429,12 +429,12 @@ pub fn pool_for_keys(
         });
     }
     let hello = WorkerHello { tcti: tcti.to_owned(), parent: first.1.parent.clone(), keys: hello_keys };
-    let bytes = serde_json::to_vec(&hello).map_err(|e| TpmError::Blob(e.to_string()))?;
+    let bytes = crate::pool::protocol::secret_json(&hello).map_err(TpmError::Blob)?;
     let member = MemberSpec {
         name: format!("TPM at {tcti}"),
         program: worker.to_path_buf(),
         args: vec!["worker".into(), "tpm".into()],
-        hello: Zeroizing::new(bytes),
+        hello: bytes,
         env: Vec::new(),
         scratch: None,
     };
@@ -449,7 +449,8 @@ pub fn pool_for_keys(
 /// Pipe failures.
 pub fn worker_main() -> std::io::Result<()> {
     crate::pool::worker::serve(|hello| {
-        let hello: WorkerHello = serde_json::from_slice(hello).map_err(|e| Failure::new(FailureKind::Fatal, format!("bad hello: {e}")))?;
+        let hello: WorkerHello = serde_json::from_slice(hello)
+            .map_err(|e| Failure::new(FailureKind::Fatal, format!("bad hello: {}", crate::pool::protocol::json_error(&e))))?;
         device::TpmDevice::open(&hello).map(|d| Box::new(d) as Box<dyn crate::pool::worker::DeviceSigner>).map_err(TpmError::into_failure)
     })
 }
