@@ -92,7 +92,7 @@ printf '%-12s %12s %9s %7s %7s %7s %8s  %s\n' target execs exec/s edges features
 status=0
 for t in "${TARGETS[@]}"; do
   log=$LOGS/$t.log
-  stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
+  final() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
   last=$(grep -E '^#[0-9]+' "$log" | tail -1)
   edges=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
@@ -102,7 +102,7 @@ for t in "${TARGETS[@]}"; do
   n=$(grep -c . <<<"$found" || true)
   rc=$(cat "$LOGS/$t.rc")
   if [ "$rc" != 0 ]; then status=1; fi
-  printf '%-12s %12s %9s %7s %7s %7s %8s  %s\n' "$t" "$(stat number_of_executed_units)" "$(stat average_exec_per_sec)" \
+  printf '%-12s %12s %9s %7s %7s %7s %8s  %s\n' "$t" "$(final number_of_executed_units)" "$(final average_exec_per_sec)" \
     "${edges:--}" "${ft:--}" "${corp:--}" "$n" "$(tr '\n' ' ' <<<"$found")"
 done
 [ "$status" = 0 ] || echo "a fuzzer stopped on a finding: see the artifacts above (reproduce with: RUSTC_BOOTSTRAP=1 cargo fuzz run -s none TARGET FILE)" >&2
