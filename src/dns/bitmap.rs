@@ -23,7 +23,8 @@ pub fn encode(types: &mut Vec<u16>) -> Vec<u8> {
     out
 }
 
-/// Decodes window blocks into a sorted list of types; `None` if malformed.
+/// Decodes window blocks into a sorted list of types; `None` if malformed or not in the
+/// one form RFC 4034 allows (windows ascending, no empty window, no trailing zero octet).
 pub fn decode(mut w: &[u8]) -> Option<Vec<u16>> {
     let mut types = Vec::new();
     let mut prev_window: Option<u8> = None;
@@ -34,6 +35,11 @@ pub fn decode(mut w: &[u8]) -> Option<Vec<u16>> {
             return None;
         }
         let bits = w.get(2..2 + len)?;
+        // "Trailing zero octets in the bitmap MUST be omitted": one encoding per type set,
+        // so that the wire form read is the one written back.
+        if bits.last() == Some(&0) {
+            return None;
+        }
         for (byte_idx, &b) in bits.iter().enumerate() {
             for bit in 0..8 {
                 if b & (0x80 >> bit) != 0 {

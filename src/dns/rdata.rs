@@ -423,7 +423,8 @@ fn parse_loc(tokens: &[Token<'_>], out: &mut Vec<u8>) -> Result<(), RdataError> 
     }
     out.extend_from_slice(&lat.to_be_bytes());
     out.extend_from_slice(&lon.to_be_bytes());
-    let alt_cm = (alt * 100.0).round() as i64 + 10_000_000;
+    // The cast saturates for huge altitudes; the sum must not overflow before the range check.
+    let alt_cm = ((alt * 100.0).round() as i64).saturating_add(10_000_000);
     let alt_cm = u32::try_from(alt_cm).map_err(|_| bad("LOC altitude", alt_t.text))?;
     out.extend_from_slice(&alt_cm.to_be_bytes());
     Ok(())
@@ -487,9 +488,15 @@ fn field_len(f: Field, w: &[u8]) -> Option<usize> {
         Field::Eui48 => fixed(6),
         Field::Eui64 | Field::Ilnp64 => fixed(8),
         Field::Name(_) => wire_name_len(w),
-        Field::Str | Field::SaltHex | Field::CaaTag => {
+        Field::Str | Field::SaltHex => {
             let n = *w.first()? as usize + 1;
-            (w.len() >= n && (f != Field::CaaTag || n > 1)).then_some(n)
+            (w.len() >= n).then_some(n)
+        }
+        // RFC 8659 section 4.1: a tag is one or more letters and digits, in wire form too
+        // (BIND refuses others); the formatter writes it bare, so it must be one.
+        Field::CaaTag => {
+            let n = *w.first()? as usize + 1;
+            (n > 1 && w.get(1..n)?.iter().all(u8::is_ascii_alphanumeric)).then_some(n)
         }
         Field::Base32Len => {
             let n = *w.first()? as usize + 1;

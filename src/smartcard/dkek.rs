@@ -476,7 +476,11 @@ fn parse_rsa(p: &mut Reader<'_>) -> Result<Rsa<Private>, DkekError> {
     let d = secret_bn(p.lv("private exponent")?)?;
     let n = public_bn(p.lv("modulus")?)?;
     let e = public_bn(p.lv("public exponent")?)?;
-    // Without p and q OpenSSL cannot run RSA_check_key, so consistency is left to first use.
+    // Without p and q OpenSSL cannot run RSA_check_key, so consistency is left to first use;
+    // a zero modulus or exponent is no key at all.
+    if n.num_bits() == 0 || e.num_bits() == 0 || d.num_bits() == 0 {
+        return Err(DkekError::Malformed("RSA modulus, public or private exponent is zero"));
+    }
     Ok(RsaPrivateKeyBuilder::new(n, e, d).map_err(ossl("building the RSA key"))?.build())
 }
 

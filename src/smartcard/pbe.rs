@@ -91,7 +91,13 @@ fn seal_with_iterations(share: &[u8], password: &[u8], salt: [u8; SALT_LEN], ite
     Ok(file)
 }
 
-fn open_with_iterations(file: &[u8], password: &[u8], iterations: i32) -> Result<SecretBytes, PbeError> {
+/// As [`open_share`] with another EVP_BytesToKey iteration count: the same parser at a cost a
+/// fuzzer (or a test) can run millions of times. Real share files always use
+/// [`SC_HSM_ITERATIONS`].
+///
+/// # Errors
+/// As for [`open_share`].
+pub fn open_with_iterations(file: &[u8], password: &[u8], iterations: i32) -> Result<SecretBytes, PbeError> {
     if file.len() != FILE_LEN {
         return Err(PbeError::Malformed("a share file is exactly 64 bytes"));
     }

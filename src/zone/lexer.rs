@@ -71,7 +71,7 @@ impl<'a> Lexer<'a> {
 
     /// Reads the next entry's tokens into `tokens` (cleared first).
     ///
-    /// Returns `Ok(None)` at end of file.
+    /// Returns `Ok(None)` at end of file. An entry holds at least one token.
     ///
     /// # Errors
     /// Unbalanced parentheses, unterminated quotes, stray control characters;
@@ -90,7 +90,7 @@ impl<'a> Lexer<'a> {
                 if depth > 0 {
                     return Err(LexError::UnclosedParen { line: paren_line });
                 }
-                return Ok(start);
+                return Ok(start.filter(|_| !tokens.is_empty()));
             };
             if at_line_start {
                 line_blank = c == b' ' || c == b'\t';
@@ -104,9 +104,11 @@ impl<'a> Lexer<'a> {
                     self.pos += 1;
                     self.line += 1;
                     if depth == 0 {
-                        if start.is_some() {
+                        if start.is_some() && !tokens.is_empty() {
                             return Ok(start);
                         }
+                        // Parentheses around nothing make a blank entry, not an empty one.
+                        start = None;
                         at_line_start = true;
                     }
                 }

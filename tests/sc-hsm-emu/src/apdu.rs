@@ -37,6 +37,8 @@ impl Command {
                     _ => return None,
                 }
             }
+            // A 00 byte opens an extended length, which needs two more octets.
+            2 => return None,
             3 => {
                 let le = u16::from_be_bytes([rest[1], rest[2]]) as usize;
                 cmd.ne = if le == 0 { 65536 } else { le };
@@ -63,3 +65,16 @@ impl Command {
 
 // BER-TLV handling is shared with the host side.
 pub use hwsigner::smartcard::apdu::{find, parse_tlvs, tlv};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Found by the apdu fuzz target: 00 then one octet indexed past the end.
+    #[test]
+    fn truncated_extended_length_is_refused() {
+        assert!(Command::parse(b"\x80\x58\x00\x00\x00\x00").is_none());
+        assert!(Command::parse(b"\x80\x58\x00\x00\x00").is_some_and(|c| c.ne == 256));
+        assert!(Command::parse(b"\x80\x58\x00\x00\x00\x00\x00").is_some_and(|c| c.ne == 65536));
+    }
+}
