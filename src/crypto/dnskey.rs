@@ -105,6 +105,12 @@ pub fn ds_rdata(owner_wire: &[u8], dnskey: &[u8], digest: DigestType) -> Result<
     Ok(v)
 }
 
+/// SHA-256 of a DNSKEY public key field in lower-case hex: how a configuration
+/// pins a key to its public key, and how listings show it.
+pub fn public_key_sha256_hex(field: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(&openssl::sha::sha256(field))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,10 +125,4 @@ mod tests {
         let rd = [&[0x01, 0x00, 3, 5][..], &key].concat();
         assert_eq!(key_tag(&rd), 60485);
     }
-}
-
-/// SHA-256 of a DNSKEY public key field in lower-case hex: how a configuration
-/// pins a key to its public key, and how listings show it.
-pub fn public_key_sha256_hex(field: &[u8]) -> String {
-    data_encoding::HEXLOWER.encode(&openssl::sha::sha256(field))
 }
