@@ -1,5 +1,5 @@
 //! A SmartCard-HSM reached through PC/SC: the card commands the key ceremony
-//! uses. This module and [`crate::keys::pkcs11`] are the only places that talk
+//! uses. This module and the PKCS#11 key store (`keys::pkcs11`) are the only places that talk
 //! to devices; the ceremony logic above it knows nothing of APDUs.
 //!
 //! Conventions kept for OpenSC's sake: the applet is selected once per
