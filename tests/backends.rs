@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+use common::softhsm::SOFTHSM;
 const OPENSC: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 
 /// How one store is asked to sign: the `sign` arguments naming its keys, and
@@ -135,21 +135,9 @@ fn software_store() {
 
 #[test]
 fn softhsm2_store() {
-    require("softhsm2-util", "softhsm2");
-    assert!(Path::new(SOFTHSM).exists(), "{SOFTHSM} is missing: install the Debian package softhsm2 (scripts/test.sh does)");
     let mut s = Store::new("SoftHSM2");
-    std::fs::create_dir(s.path("tokens")).expect("token dir");
-    let conf = s.path("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", s.path("tokens").display()),
-    )
-    .expect("softhsm2.conf");
-    s.env = vec![("SOFTHSM2_CONF".into(), conf.display().to_string()), ("TEST_PIN".into(), "1234".into())];
-    let mut c = Command::new("softhsm2-util");
-    c.args(["--init-token", "--free", "--label", "backends", "--so-pin", "12345678", "--pin", "1234"]).env("SOFTHSM2_CONF", &conf);
-    let (ok, out) = run(&mut c);
-    assert!(ok, "softhsm2-util --init-token: {out}");
+    let conf = common::softhsm::init_tokens(s.dir.path(), &["backends"]);
+    s.env = vec![("SOFTHSM2_CONF".into(), conf.display().to_string()), ("TEST_PIN".into(), common::softhsm::USER_PIN.into())];
     let mut config = format!("[[pkcs11]]\nname = \"hsm\"\nmodule = \"{SOFTHSM}\"\npin_env = \"TEST_PIN\"\n");
     for role in ["ksk", "zsk"] {
         let label = format!("backends-{role}");

@@ -12,7 +12,7 @@ use common::{hwsigner, require, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+use common::softhsm::SOFTHSM;
 const ORIGIN: &str = "awkward.test.";
 
 struct Hsm {
@@ -22,30 +22,10 @@ struct Hsm {
 
 impl Hsm {
     fn new(tokens: usize) -> Hsm {
-        require("softhsm2-util", "softhsm2");
-        assert!(Path::new(SOFTHSM).exists(), "{SOFTHSM} is missing: install the Debian package softhsm2 (scripts/test.sh does)");
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("tokens")).expect("token dir");
-        std::fs::write(
-            dir.path().join("softhsm2.conf"),
-            format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", dir.path().join("tokens").display()),
-        )
-        .expect("conf");
-        let hsm = Hsm { dir, tokens };
-        for i in 1..=tokens {
-            let (ok, out) = run(hsm.env(&mut Command::new("softhsm2-util")).args([
-                "--init-token",
-                "--free",
-                "--label",
-                &format!("tok{i}"),
-                "--so-pin",
-                "12345678",
-                "--pin",
-                "1234",
-            ]));
-            assert!(ok, "softhsm2-util --init-token: {out}");
-        }
-        hsm
+        let labels: Vec<String> = (1..=tokens).map(|i| format!("tok{i}")).collect();
+        common::softhsm::init_tokens(dir.path(), &labels.iter().map(String::as_str).collect::<Vec<_>>());
+        Hsm { dir, tokens }
     }
 
     fn path(&self, name: &str) -> PathBuf {

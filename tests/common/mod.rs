@@ -2,6 +2,7 @@
 //! validators, and validating a signed zone with all of them.
 #![allow(dead_code)]
 
+pub mod softhsm;
 pub mod swtpm;
 
 use std::path::{Path, PathBuf};
