@@ -11,6 +11,7 @@
 //! for ("how long will my zone take on these cards?") and the one a signing
 //! schedule needs. OpenDNSSEC's `ods-hsmspeed` is the model.
 
+use super::device_keys;
 use super::{CliError, Exit, load_zone, parse_duration};
 use clap::Args;
 use hwsigner::crypto::SignInput;
@@ -147,8 +148,10 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
     };
     let software_dir = config.as_ref().and_then(|(_, c)| c.software.as_ref()).map(|s| s.dir.clone());
     let dir = software_dir.clone().unwrap_or_else(|| a.keys.clone());
-    let mut pools = pkcs11_pools(&a, config.as_ref())?;
-    pools.extend(tpm_pools(&a, &dir, config.as_ref().and_then(|(_, c)| c.tpm.as_ref()))?);
+    let mut pools = device_keys::pkcs11_pools(&a.zone, config.as_ref().map(|(p, c)| (p.as_path(), c)))?;
+    let tpm = device_keys::TpmArgs { tcti: a.tcti.clone(), auth_file: a.tpm_auth_file.clone(), auth_env: a.tpm_auth_env.clone() };
+    let tpm_conf = config.as_ref().and_then(|(_, c)| c.tpm.as_ref());
+    pools.extend(device_keys::tpm_pools(&a.zone, &dir, &tpm, tpm_conf, hwsigner::pool::PoolOptions::default())?);
     let software = if pools.is_empty() || software_dir.is_some() { SoftwareStore::new(&dir).open_zone(&a.zone)? } else { Vec::new() };
     let mut keys: Vec<Bench<'_>> = pools.iter().map(Bench::Pool).chain(software.iter().map(Bench::Software)).collect();
     if !a.key_ids.is_empty() {
@@ -396,66 +399,4 @@ fn estimate(a: &BenchArgs, file: &Path, keys: &[Bench<'_>], figures: &[KeyFigure
         host_seconds,
         seconds,
     })
-}
-
-/// The zone's PKCS#11 keys, each through its signing pool (as `sign` opens them).
-#[cfg(feature = "pkcs11")]
-fn pkcs11_pools(a: &BenchArgs, config: Option<&(PathBuf, hwsigner::config::Config)>) -> Result<Vec<PoolKey>, CliError> {
-    let Some((path, config)) = config else { return Ok(Vec::new()) };
-    let resolved = config.pkcs11_keys(path, &a.zone).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
-    let worker = super::worker_program()?;
-    let mut pins: Vec<(String, hwsigner::secret::Secret)> = Vec::new();
-    let mut pools = Vec::new();
-    for r in resolved {
-        let pin = match pins.iter().find(|(s, _)| *s == r.store) {
-            Some((_, p)) => p.clone(),
-            None => {
-                let p = r.pin.read().map_err(|e| CliError::new(Exit::Key, format!("store '{}': {e}", r.store)))?;
-                pins.push((r.store.clone(), p.clone()));
-                p
-            }
-        };
-        let pool = hwsigner::keys::pkcs11::pool_for_key(&r.spec, &pin, &worker, r.pool.clone())
-            .map_err(|e| CliError::new(Exit::Key, format!("zone {} {} key: {e}", a.zone, r.spec.role.as_str())))?;
-        pools.push(pool);
-    }
-    Ok(pools)
-}
-
-/// The zone's TPM keys in the key directory, through one TPM worker.
-#[cfg(feature = "tpm")]
-fn tpm_pools(a: &BenchArgs, dir: &Path, conf: Option<&hwsigner::config::TpmConfig>) -> Result<Vec<PoolKey>, CliError> {
-    use hwsigner::keys::tpm;
-    let keys = tpm::list(dir, Some(&a.zone)).map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let tcti = tpm::tcti(a.tcti.as_deref().or(conf.and_then(|c| c.tcti.as_deref())));
-    let auth = if keys.iter().any(|(_, f)| f.auth) {
-        let file = a.tpm_auth_file.clone().or_else(|| conf.and_then(|c| c.auth_file.clone()));
-        let env = a.tpm_auth_env.clone().or_else(|| conf.and_then(|c| c.auth_env.clone()));
-        let src = hwsigner::secret::SecretSource::choose(file, env, "TPM key authorisation value");
-        Some(src.read().map_err(|e| CliError::new(Exit::Key, e.to_string()))?)
-    } else {
-        None
-    };
-    let worker = super::worker_program()?;
-    tpm::pool_for_keys(&tcti, &keys, auth.as_ref(), &worker, hwsigner::pool::PoolOptions::default())
-        .map_err(|e| CliError::new(Exit::Key, format!("zone {}: {e}", a.zone)))
-}
-
-/// Without the `pkcs11` feature a configuration naming keys is refused, not ignored.
-#[cfg(not(feature = "pkcs11"))]
-fn pkcs11_pools(_a: &BenchArgs, config: Option<&(PathBuf, hwsigner::config::Config)>) -> Result<Vec<PoolKey>, CliError> {
-    match config {
-        Some((path, c)) if !c.keys.is_empty() => Err(super::missing_feature("pkcs11", &path.display().to_string())),
-        _ => Ok(Vec::new()),
-    }
-}
-
-/// Without the `tpm` feature, TPM key files in the key directory are refused, not skipped.
-#[cfg(not(feature = "tpm"))]
-fn tpm_pools(_a: &BenchArgs, dir: &Path, _conf: Option<&hwsigner::config::TpmConfig>) -> Result<Vec<PoolKey>, CliError> {
-    super::refuse_tpm_files(dir)?;
-    Ok(Vec::new())
 }

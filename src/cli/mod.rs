@@ -5,6 +5,7 @@ pub mod bench;
 #[cfg(feature = "smartcard")]
 pub mod ceremony;
 pub mod completions;
+pub mod device_keys;
 pub mod keys;
 pub mod output;
 pub mod sign;

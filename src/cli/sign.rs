@@ -1,5 +1,6 @@
 //! `hwsigner sign`: zone file in, signed zone file out, a clear exit status.
 
+use super::device_keys;
 use super::output::{Bar, print_json, write_atomic};
 use super::{CliError, Exit, load_zone, parse_duration, parse_time, zone_wire};
 use clap::Args;
@@ -155,11 +156,18 @@ pub fn run(a: SignArgs) -> Result<(), CliError> {
         Some(path) => Some((path, hwsigner::config::Config::load(path).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?)),
         None => None,
     };
-    let mut pools = open_pools(&a, config.as_ref().map(|(p, c)| (p.as_path(), c)))?;
+    let mut pools = device_keys::pkcs11_pools(&a.zone, config.as_ref().map(|(p, c)| (p.as_path(), c)))?;
     let mut keys = Vec::new();
     let software_dir = config.as_ref().and_then(|(_, c)| c.software.as_ref()).map(|s| s.dir.clone());
     let dir = software_dir.clone().unwrap_or_else(|| a.keys.clone());
-    pools.extend(tpm_pool(&a, &dir, config.as_ref().and_then(|(_, c)| c.tpm.as_ref()))?);
+    let tpm = device_keys::TpmArgs { tcti: a.tcti.clone(), auth_file: a.tpm_auth_file.clone(), auth_env: a.tpm_auth_env.clone() };
+    let defaults = hwsigner::pool::PoolOptions::default();
+    let opts = hwsigner::pool::PoolOptions {
+        watchdog: a.device_watchdog.map_or(defaults.watchdog, |s| std::time::Duration::from_secs(s.into())),
+        stall_timeout: a.device_stall_timeout.map_or(defaults.stall_timeout, |s| std::time::Duration::from_secs(s.into())),
+        ..defaults
+    };
+    pools.extend(device_keys::tpm_pools(&a.zone, &dir, &tpm, config.as_ref().and_then(|(_, c)| c.tpm.as_ref()), opts)?);
     if pools.is_empty() || software_dir.is_some() {
         keys = software_keys(&a, &dir, pools.is_empty())?;
     }
@@ -291,65 +299,6 @@ fn print_devices(devices: &[hwsigner::pool::DeviceStats]) {
     }
 }
 
-/// Starts a signing pool for every PKCS#11 key the configuration names for the zone.
-#[cfg(feature = "pkcs11")]
-fn open_pools(
-    a: &SignArgs,
-    config: Option<(&std::path::Path, &hwsigner::config::Config)>,
-) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
-    let Some((path, config)) = config else { return Ok(Vec::new()) };
-    let resolved = config.pkcs11_keys(path, &a.zone).map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
-    let worker = super::worker_program()?;
-    let mut pins: Vec<(String, hwsigner::secret::Secret)> = Vec::new();
-    let mut pools = Vec::new();
-    for r in resolved {
-        let pin = match pins.iter().find(|(s, _)| *s == r.store) {
-            Some((_, p)) => p.clone(),
-            None => {
-                let p = r.pin.read().map_err(|e| CliError::new(Exit::Key, format!("store '{}': {e}", r.store)))?;
-                pins.push((r.store.clone(), p.clone()));
-                p
-            }
-        };
-        let pool = hwsigner::keys::pkcs11::pool_for_key(&r.spec, &pin, &worker, r.pool.clone())
-            .map_err(|e| CliError::new(Exit::Key, format!("zone {} {} key: {e}", a.zone, r.spec.role.as_str())))?;
-        pools.push(pool);
-    }
-    Ok(pools)
-}
-
-/// The software keys of the zone, generating a pair when asked to and none exist.
-/// Starts the signing worker for the TPM keys of the zone in the key directory.
-#[cfg(feature = "tpm")]
-fn tpm_pool(
-    a: &SignArgs,
-    dir: &std::path::Path,
-    conf: Option<&hwsigner::config::TpmConfig>,
-) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
-    use hwsigner::keys::tpm;
-    let keys = tpm::list(dir, Some(&a.zone)).map_err(|e| CliError::new(Exit::Key, e.to_string()))?;
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let tcti = tpm::tcti(a.tcti.as_deref().or(conf.and_then(|c| c.tcti.as_deref())));
-    let auth = if keys.iter().any(|(_, f)| f.auth) {
-        let file = a.tpm_auth_file.clone().or_else(|| conf.and_then(|c| c.auth_file.clone()));
-        let env = a.tpm_auth_env.clone().or_else(|| conf.and_then(|c| c.auth_env.clone()));
-        let src = hwsigner::secret::SecretSource::choose(file, env, "TPM key authorisation value");
-        Some(src.read().map_err(|e| CliError::new(Exit::Key, e.to_string()))?)
-    } else {
-        None
-    };
-    let worker = super::worker_program()?;
-    let defaults = hwsigner::pool::PoolOptions::default();
-    let opts = hwsigner::pool::PoolOptions {
-        watchdog: a.device_watchdog.map_or(defaults.watchdog, |s| std::time::Duration::from_secs(s.into())),
-        stall_timeout: a.device_stall_timeout.map_or(defaults.stall_timeout, |s| std::time::Duration::from_secs(s.into())),
-        ..defaults
-    };
-    tpm::pool_for_keys(&tcti, &keys, auth.as_ref(), &worker, opts).map_err(|e| CliError::new(Exit::Key, format!("zone {}: {e}", a.zone)))
-}
-
 fn software_keys(a: &SignArgs, dir: &std::path::Path, required: bool) -> Result<Vec<hwsigner::keys::software::SoftwareKey>, CliError> {
     let store = SoftwareStore::new(dir);
     let mut keys = store.open_zone(&a.zone)?;
@@ -377,27 +326,4 @@ fn software_keys(a: &SignArgs, dir: &std::path::Path, required: bool) -> Result<
         ));
     }
     Ok(keys)
-}
-
-/// Without the `pkcs11` feature a configuration naming keys is refused, not ignored.
-#[cfg(not(feature = "pkcs11"))]
-fn open_pools(
-    _a: &SignArgs,
-    config: Option<(&std::path::Path, &hwsigner::config::Config)>,
-) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
-    match config {
-        Some((path, c)) if !c.keys.is_empty() => Err(super::missing_feature("pkcs11", &path.display().to_string())),
-        _ => Ok(Vec::new()),
-    }
-}
-
-/// Without the `tpm` feature, TPM key files in the key directory are refused, not skipped.
-#[cfg(not(feature = "tpm"))]
-fn tpm_pool(
-    _a: &SignArgs,
-    dir: &std::path::Path,
-    _conf: Option<&hwsigner::config::TpmConfig>,
-) -> Result<Vec<hwsigner::pool::PoolKey>, CliError> {
-    super::refuse_tpm_files(dir)?;
-    Ok(Vec::new())
 }

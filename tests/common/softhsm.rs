@@ -19,8 +19,11 @@ pub fn init_tokens(dir: &Path, labels: &[&str]) -> PathBuf {
     assert!(Path::new(SOFTHSM).exists(), "{SOFTHSM} is missing: install the Debian package softhsm2 (scripts/test.sh does)");
     std::fs::create_dir(dir.join("tokens")).expect("token dir");
     let conf = dir.join("softhsm2.conf");
-    std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", dir.join("tokens").display()))
-        .expect("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", dir.join("tokens").display()),
+    )
+    .expect("softhsm2.conf");
     for label in labels {
         let mut c = Command::new("softhsm2-util");
         c.args(["--init-token", "--free", "--label", label, "--so-pin", "12345678", "--pin", USER_PIN]).env("SOFTHSM2_CONF", &conf);
