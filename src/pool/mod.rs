@@ -284,6 +284,9 @@ struct Event {
     member: usize,
     generation: u64,
     reply: Result<Reply, String>,
+    /// When the reply came off the pipe: a busy scheduler may handle it much
+    /// later, and the device's time must not shrink by that wait.
+    at: Instant,
 }
 
 struct Inner {
@@ -345,7 +348,7 @@ fn spawn(m: &mut Member, index: usize, sender: &Sender<Event>) -> Result<(), std
                 Err(e) => Err(format!("worker pipe: {e}")),
             };
             let stop = reply.is_err();
-            if events.send(Event { member: index, generation, reply }).is_err() || stop {
+            if events.send(Event { member: index, generation, reply, at: Instant::now() }).is_err() || stop {
                 break;
             }
         }
@@ -500,6 +503,7 @@ impl Pool {
 
     fn handle(&self, inner: &mut Inner, ev: Event, run: &mut Run<'_>) -> Result<(), PoolError> {
         let i = ev.member;
+        let arrived = ev.at;
         if inner.members[i].generation != ev.generation || inner.members[i].proc.is_none() {
             return Ok(());
         }
@@ -581,8 +585,8 @@ impl Pool {
                 let m = &mut inner.members[i];
                 let f = m.inflight.remove(pos);
                 let now = Instant::now();
-                let took = now.saturating_duration_since(f.sent.max(m.last_done));
-                m.last_done = now;
+                let took = arrived.saturating_duration_since(f.sent.max(m.last_done));
+                m.last_done = arrived;
                 m.busy += took;
                 if m.samples.len() == SAMPLES {
                     m.samples.pop_front();
