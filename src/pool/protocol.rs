@@ -192,6 +192,11 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 struct Cursor<'a>(&'a [u8]);
 
 impl<'a> Cursor<'a> {
+    /// The message parsed so far is the whole frame: trailing bytes mean the
+    /// two sides disagree on the format, which must not pass unnoticed.
+    fn done<T>(&self, v: T) -> io::Result<T> {
+        if self.0.is_empty() { Ok(v) } else { Err(bad("trailing bytes after the message")) }
+    }
     fn take(&mut self, n: usize) -> io::Result<&'a [u8]> {
         if self.0.len() < n {
             return Err(bad("truncated frame"));
@@ -275,7 +280,8 @@ impl Request {
                 if build.protocol != PROTOCOL_VERSION {
                     return Ok(Request::Hello { build, body: Zeroizing::new(Vec::new()) });
                 }
-                Ok(Request::Hello { build, body: Zeroizing::new(c.bytes()?.to_vec()) })
+                let body = Zeroizing::new(c.bytes()?.to_vec());
+                c.done(Request::Hello { build, body })
             }
             2 => {
                 let seq = c.u64()?;
@@ -286,9 +292,13 @@ impl Request {
                 for _ in 0..n {
                     let kind = c.u8()?;
                     let b = c.bytes()?.to_vec();
-                    inputs.push(if kind == 1 { SignInput::Message(b) } else { SignInput::Digest(b) });
+                    inputs.push(match kind {
+                        0 => SignInput::Digest(b),
+                        1 => SignInput::Message(b),
+                        _ => return Err(bad("unknown input kind")),
+                    });
                 }
-                Ok(Request::Sign { seq, key, inputs })
+                c.done(Request::Sign { seq, key, inputs })
             }
             _ => Err(bad("unknown request")),
         }
@@ -346,12 +356,17 @@ impl Reply {
                     public_keys.push(c.bytes()?.to_vec());
                 }
                 let device = c.string()?;
-                let needs_message = c.u8()? == 1;
-                Ok(Reply::Ready { build, public_keys, device, needs_message })
+                let needs_message = match c.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(bad("needs-message flag is neither 0 nor 1")),
+                };
+                c.done(Reply::Ready { build, public_keys, device, needs_message })
             }
             2 => {
                 let kind = FailureKind::from_code(c.u8()?)?;
-                Ok(Reply::Failed(Failure { kind, message: c.string()? }))
+                let message = c.string()?;
+                c.done(Reply::Failed(Failure { kind, message }))
             }
             3 => {
                 let seq = c.u64()?;
@@ -360,12 +375,13 @@ impl Reply {
                 for _ in 0..n {
                     sigs.push(c.bytes()?.to_vec());
                 }
-                Ok(Reply::Signed { seq, sigs })
+                c.done(Reply::Signed { seq, sigs })
             }
             4 => {
                 let seq = c.u64()?;
                 let kind = FailureKind::from_code(c.u8()?)?;
-                Ok(Reply::SignFailed { seq, failure: Failure { kind, message: c.string()? } })
+                let message = c.string()?;
+                c.done(Reply::SignFailed { seq, failure: Failure { kind, message } })
             }
             _ => Err(bad("unknown reply")),
         }
@@ -478,6 +494,26 @@ mod tests {
         }
         assert!(read_frame(&mut r).unwrap().is_none());
         assert!(Reply::decode(&[3, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn trailing_bytes_and_unknown_input_kinds_are_refused() {
+        let req = Request::Sign { seq: 1, key: 0, inputs: vec![SignInput::Digest(vec![1; 32])] };
+        let mut body = req.encode()[4..].to_vec();
+        assert!(Request::decode(&body).is_ok());
+        body.push(0);
+        assert!(Request::decode(&body).is_err(), "a trailing byte is refused");
+        let mut body = req.encode()[4..].to_vec();
+        // seq (8), key (2), count (4) after the tag: the input kind follows.
+        body[1 + 8 + 2 + 4] = 1;
+        assert!(matches!(Request::decode(&body), Ok(Request::Sign { inputs, .. }) if matches!(inputs[0], SignInput::Message(_))));
+        body[1 + 8 + 2 + 4] = 7;
+        assert!(Request::decode(&body).is_err(), "an input kind other than digest or message is refused");
+        let rep = Reply::Signed { seq: 3, sigs: vec![vec![9; 64]] };
+        let mut body = rep.encode()[4..].to_vec();
+        assert!(Reply::decode(&body).is_ok());
+        body.extend_from_slice(b"xx");
+        assert!(Reply::decode(&body).is_err(), "a trailing byte is refused");
     }
 
     #[test]
