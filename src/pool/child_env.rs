@@ -56,10 +56,11 @@ pub const ALLOWED: &[&str] = &[
 ];
 
 /// Variables passed to children by prefix: locale categories, pcsc-lite,
-/// the TSS2 libraries (TCTI and log configuration), nShield's `CKNFAST_`
+/// the TSS2 libraries (TCTI and log configuration), tpm2-pkcs11 (`TPM2_PKCS11_STORE`,
+/// `_TCTI`, `_LOG_LEVEL`), nShield's `CKNFAST_`
 /// settings, and the test suite's fault-injecting module
 /// (`tests/fault-pkcs11`: `FAULT_PKCS11_MODULE`, `_CONTROL`, `_LOG`).
-pub const ALLOWED_PREFIXES: &[&str] = &["LC_", "PCSCLITE_", "TSS2_", "CKNFAST_", "FAULT_PKCS11_"];
+pub const ALLOWED_PREFIXES: &[&str] = &["LC_", "PCSCLITE_", "TSS2_", "TPM2_PKCS11_", "CKNFAST_", "FAULT_PKCS11_"];
 
 /// The operator's extension list.
 const EXTRA: &str = "HWSIGNER_WORKER_ENV";
