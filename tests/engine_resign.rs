@@ -5,7 +5,7 @@
 //! RRSIG records, and a foreign DNSKEY whose key material is malformed is
 //! refused (kzonecheck refuses such a zone once another signer has signed it).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
@@ -140,14 +140,20 @@ fn a_key_removed_from_the_store_is_withdrawn_and_foreign_keys_need_naming() {
     assert_eq!(dnskey_tags(&sixth), want);
 }
 
-#[test]
-fn cds_and_cdnskey_go_away_when_switched_off() {
+/// A scratch directory with a KSK and a ZSK in `keys/` and the test zone in `z.zone`.
+fn ksk_zsk_and_zone() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let keys = dir.path().join("keys");
     generate(&keys, "ksk");
     generate(&keys, "zsk");
     let input = dir.path().join("z.zone");
     std::fs::write(&input, ZONE).expect("zone");
+    (dir, keys, input)
+}
+
+#[test]
+fn cds_and_cdnskey_go_away_when_switched_off() {
+    let (dir, keys, input) = ksk_zsk_and_zone();
     let first = dir.path().join("first.zone");
     sign(&keys, &input, &first, &["--cds", "sha256", "--cdnskey"]);
     assert_eq!((records(&first, "CDS").len(), records(&first, "CDNSKEY").len()), (1, 1));
@@ -168,12 +174,7 @@ fn cds_and_cdnskey_go_away_when_switched_off() {
 
 #[test]
 fn names_that_became_occluded_lose_their_nsec_and_signatures() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let keys = dir.path().join("keys");
-    generate(&keys, "ksk");
-    generate(&keys, "zsk");
-    let input = dir.path().join("z.zone");
-    std::fs::write(&input, ZONE).expect("zone");
+    let (dir, keys, input) = ksk_zsk_and_zone();
     let first = dir.path().join("first.zone");
     sign(&keys, &input, &first, &[]);
     assert!(records(&first, "NSEC").iter().any(|(o, _)| o == "a.sub.example."), "a.sub has an NSEC before the cut");

@@ -15,6 +15,16 @@ use std::process::{Child, Command, Stdio};
 use common::swtpm::Tpm;
 
 const ORIGIN: &str = common::AWKWARD_ORIGIN;
+/// The `.tpm` key file in a key directory that holds one key.
+fn key_file(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .expect("key directory")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "tpm"))
+        .expect("a .tpm key file")
+}
+
 fn zone() -> PathBuf {
     common::awkward_zone()
 }
@@ -115,12 +125,7 @@ fn tpm2_tools_referee_both_ways() {
     // A key made by hwsigner is used by tpm2_load and tpm2_sign; OpenSSL checks the signature.
     let mine = tpm.path("mine");
     tpm.keygen(&mine, "8", "csk", &["--srk-handle", "0x81000001"]);
-    let base = std::fs::read_dir(&mine)
-        .expect("dir")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "tpm"))
-        .expect("key file");
+    let base = key_file(&mine);
     let ctx = tpm.path("key.ctx");
     tpm.tool(
         "tpm2_load",
@@ -276,12 +281,7 @@ fn key_files_carry_their_version_and_other_versions_are_refused() {
     let tpm = Tpm::new();
     let keys = tpm.path("keys");
     tpm.keygen(&keys, "13", "csk", &[]);
-    let file = std::fs::read_dir(&keys)
-        .expect("key directory")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "tpm"))
-        .expect("a .tpm key file");
+    let file = key_file(&keys);
     let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).expect("key file")).expect("JSON");
     assert_eq!(json["version"], 1, "the key file says its version: {json}");
     // A file written before the version existed is version 1.
